@@ -1,0 +1,15 @@
+// Kernel exports: one family per file. All pointers are byte offsets into the
+// imported shared memory; no kernel allocates.
+export { peakLoop, gemm, gemmScratchBytes, matmulForward, matmulBackwardInput, matmulBackwardWeights, biasBackward } from './matmul';
+export { layernormForward, layernormBackward } from './layernorm';
+export { geluForward, geluBackward } from './gelu';
+export { attentionForward, attentionBackward } from './attention';
+export { crossEntropyForward, crossEntropyBackward } from './crossentropy';
+export { embeddingForward, tokenEmbeddingBackward, positionEmbeddingBackward } from './embedding';
+export { residualForward, residualDropoutForward, dropout } from './elementwise';
+export { adamw, sumSquaresChunks } from './optimizer';
+
+// First byte past the module's static data: the TypeScript arena starts at or above it.
+export function heapBase(): usize {
+  return __heap_base;
+}

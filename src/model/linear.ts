@@ -1,0 +1,26 @@
+// Linear layer: y = x W^T + b, W [outDim, inDim] (PyTorch layout), b [outDim] or none.
+// Addresses are byte offsets into the shared memory.
+import type { KernelContext } from './context.ts';
+
+export interface LinearParams {
+  weight: number;
+  bias: number; // 0 when the layer has no bias
+  dweight: number;
+  dbias: number;
+  inDim: number;
+  outDim: number;
+}
+
+// out [rows, outDim] = inp [rows, inDim] W^T + b
+export function linearForward(ctx: KernelContext, p: LinearParams, out: number, inp: number, rows: number): void {
+  ctx.k.matmulForward(out, inp, p.weight, p.bias, rows, p.inDim, p.outDim, 0, rows, ctx.gemmScratch);
+}
+
+// dW += dout^T inp, db += sum_rows dout, dinp (+)= dout W (skipped when dinp is 0)
+export function linearBackward(
+  ctx: KernelContext, p: LinearParams, dinp: number, dout: number, inp: number, rows: number, accumulate: boolean,
+): void {
+  ctx.k.matmulBackwardWeights(p.dweight, dout, inp, rows, p.inDim, p.outDim, 0, p.outDim, ctx.gemmScratch);
+  if (p.bias) ctx.k.biasBackward(p.dbias, dout, rows, p.outDim, 0, p.outDim);
+  if (dinp) ctx.k.matmulBackwardInput(dinp, dout, p.weight, rows, p.inDim, p.outDim, accumulate ? 1 : 0, 0, rows, ctx.gemmScratch);
+}

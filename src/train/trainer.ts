@@ -1,0 +1,212 @@
+// The training loop, top to bottom: data -> model -> (forward, backward, clip,
+// AdamW) x maxIters with periodic evaluation -> checkpoint -> sample.
+import { Engine } from '../engine/engine.ts';
+import { formatBytes } from '../engine/arena.ts';
+import { MAX_PAGES, WASM_PAGE_BYTES } from '../engine/wasm.ts';
+import { Rng } from '../engine/random.ts';
+import { GPT } from '../model/gpt.ts';
+import type { GPTConfig } from '../model/config.ts';
+import { parameterLayout } from '../model/parameters.ts';
+import { memoryPlan, type MemoryPlan } from '../model/buffers.ts';
+import { loadCorpus, loadDefaultCorpus } from '../data/corpus.ts';
+import { buildCharTokenizer, splitTokens, BatchSampler, type TokenSplit } from '../data/dataset.ts';
+import type { Tokenizer } from '../data/tokenizer.ts';
+import { defaultTrainConfig, validateTrainConfig, ConfigError, type TrainConfig } from './config.ts';
+import { learningRate } from './schedule.ts';
+import { AdamW } from './optimizer.ts';
+import { RunLog, median } from './log.ts';
+import { saveCheckpoint } from './checkpoint.ts';
+import { generate } from './sample.ts';
+
+// Steps left out of the throughput median: wasm tier-up and cache warm-up.
+export const THROUGHPUT_WARMUP_STEPS = 3;
+const WASM32_LIMIT = MAX_PAGES * WASM_PAGE_BYTES;
+
+export class TrainingError extends Error {
+  override name = 'TrainingError';
+}
+
+export interface TrainHooks {
+  print?: (line: string) => void; // progress lines (default: console.log)
+  signal?: AbortSignal; // abort = save a checkpoint and stop after the current step
+}
+
+export interface TrainResult {
+  steps: number;
+  evals: { step: number; trainLoss: number; valLoss: number }[];
+  tokPerS: number;
+  wallS: number;
+  peakArenaBytes: number;
+  peakRssBytes: number;
+  interrupted: boolean;
+  checkpoint: string | null;
+  sample: string;
+  model: GPT;
+  tokenizer: Tokenizer;
+}
+
+export interface PreparedData {
+  tokenizer: Tokenizer;
+  split: TokenSplit;
+  documents: number;
+}
+
+export function prepareData(config: TrainConfig): PreparedData {
+  const docs = config.data.length > 0 ? loadCorpus(config.data) : loadDefaultCorpus();
+  const tokenizer = buildCharTokenizer(docs);
+  const split = splitTokens(docs, tokenizer, { valFraction: config.valFraction, blockSize: config.blockSize });
+  return { tokenizer, split, documents: docs.length };
+}
+
+export function modelConfigFor(config: TrainConfig, vocabSize: number): GPTConfig {
+  const { blockSize, nLayer, nHead, nEmbd, dropout, bias } = config;
+  return { vocabSize, blockSize, nLayer, nHead, nEmbd, dropout, bias };
+}
+
+// The memory plan before anything is allocated; a plan over the wasm32 limit is refused.
+export function checkMemoryPlan(engine: Engine, modelConfig: GPTConfig, batchSize: number): MemoryPlan {
+  const plan = memoryPlan(modelConfig, parameterLayout(modelConfig), batchSize, engine.kernels.gemmScratchBytes());
+  if (engine.arena.base + plan.total > WASM32_LIMIT) {
+    throw new ConfigError(
+      `memory plan needs ${formatBytes(plan.total)}, over the 4 GiB wasm32 limit ` +
+      `(parameters ${formatBytes(plan.parameters)}, activations ${formatBytes(plan.activations)}): ` +
+      'use a smaller --batch-size, --block-size, --n-embd or --n-layer',
+    );
+  }
+  return plan;
+}
+
+export function describePlan(plan: MemoryPlan): string {
+  return `memory plan: parameters ${formatBytes(plan.parameters)}, gradients ${formatBytes(plan.gradients)}, ` +
+    `optimizer ${formatBytes(plan.optimizer)}, activations ${formatBytes(plan.activations)}, ` +
+    `scratch ${formatBytes(plan.scratch)} = ${formatBytes(plan.total)} of the 4 GiB wasm32 limit`;
+}
+
+export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const config: TrainConfig = { ...defaultTrainConfig, ...options };
+  validateTrainConfig(config);
+  const print = hooks.print ?? ((line: string) => console.log(line));
+  const started = performance.now();
+  const log = new RunLog(config.logFile);
+  try {
+    // data
+    const data = prepareData(config);
+    const { tokenizer, split } = data;
+    print(`data: ${data.documents} documents, ${tokenizer.kind} tokenizer, vocab ${tokenizer.vocabSize}, ` +
+      `train ${split.train.length} tokens, val ${split.val.length} tokens ` +
+      `(${split.byPosition ? 'split by position' : `split by document: ${split.trainDocs} train / ${split.valDocs} val`})`);
+
+    // model and optimizer
+    const engine = new Engine({ kernels: config.kernels });
+    const modelConfig = modelConfigFor(config, tokenizer.vocabSize);
+    const plan = checkMemoryPlan(engine, modelConfig, config.batchSize);
+    const model = new GPT(engine, modelConfig, config.batchSize);
+    model.init(config.seed);
+    const optimizer = new AdamW(model, { beta1: config.beta1, beta2: config.beta2, eps: 1e-8, weightDecay: config.weightDecay });
+    print(`model: ${config.nLayer} layers, ${config.nHead} heads, n_embd ${config.nEmbd}, block ${config.blockSize}, ` +
+      `${(model.numParams / 1e6).toFixed(2)}M parameters; kernels: ${engine.build}; threads: 1`);
+    print(describePlan(plan));
+
+    const B = config.batchSize;
+    const T = config.blockSize;
+    const x = new Int32Array(B * T);
+    const y = new Int32Array(B * T);
+    const trainBatches = new BatchSampler(split.train, B, T, config.seed);
+    const evaluate = (tokens: Uint32Array, seed: number): number => {
+      // the same batches at every evaluation, so evaluations compare like with like
+      const batches = new BatchSampler(tokens, B, T, seed);
+      let sum = 0;
+      for (let i = 0; i < config.evalIters; i++) {
+        batches.next(x, y);
+        sum += model.forward(x, y, B, T, { train: false });
+      }
+      return sum / config.evalIters;
+    };
+
+    const evals: TrainResult['evals'] = [];
+    const stepMs: number[] = [];
+    let interrupted = false;
+    let step = 0;
+    for (; ; step++) {
+      if (step % config.evalInterval === 0 || step === config.maxIters) {
+        const trainLoss = evaluate(split.train, config.seed + 1);
+        const valLoss = evaluate(split.val, config.seed + 2);
+        evals.push({ step, trainLoss, valLoss });
+        log.write({ type: 'eval', step, train_loss: trainLoss, val_loss: valLoss });
+        print(`step ${step}: train loss ${trainLoss.toFixed(4)}, val loss ${valLoss.toFixed(4)}`);
+        if (!Number.isFinite(valLoss)) throw new TrainingError(`validation loss is ${valLoss} at step ${step}: the weights are no longer finite (lower --lr)`);
+      }
+      if (step === config.maxIters) break;
+
+      const lr = learningRate(step, config);
+      const t0 = performance.now();
+      model.zeroGrad();
+      let loss = 0;
+      for (let micro = 0; micro < config.gradAccum; micro++) {
+        trainBatches.next(x, y);
+        loss += model.forward(x, y, B, T, { train: true }) / config.gradAccum;
+        model.backward(1 / config.gradAccum);
+      }
+      if (!Number.isFinite(loss)) {
+        throw new TrainingError(`loss is ${loss} at step ${step}: training diverged (lower --lr, or raise --warmup-iters)`);
+      }
+      const norm = optimizer.gradNorm();
+      if (!Number.isFinite(norm)) {
+        throw new TrainingError(`gradient norm is ${norm} at step ${step}: training diverged (lower --lr, or set --grad-clip)`);
+      }
+      const clipScale = config.gradClip > 0 && norm > config.gradClip ? config.gradClip / norm : 1;
+      optimizer.step(lr, clipScale);
+      const ms = performance.now() - t0;
+      stepMs.push(ms);
+
+      const tokPerS = (B * T * config.gradAccum * 1000) / ms;
+      log.write({ type: 'step', step, loss, lr, tok_per_s: tokPerS, ms, grad_norm: norm });
+      if (step % 10 === 0 || step === config.maxIters - 1) {
+        print(`step ${step} | loss ${loss.toFixed(4)} | lr ${lr.toExponential(2)} | norm ${norm.toFixed(3)} | ${ms.toFixed(1)} ms | ${Math.round(tokPerS)} tok/s`);
+      }
+      await new Promise((resolve) => setImmediate(resolve)); // lets Ctrl-C through
+      if (hooks.signal?.aborted) {
+        interrupted = true;
+        step++;
+        break;
+      }
+    }
+
+    const checkpoint = saveCheckpoint(config.outDir, {
+      meta: {
+        version: 1, step, modelConfig, trainConfig: { ...config }, tokenizer: tokenizer.describe(),
+        adamSteps: optimizer.t, paramCount: model.layout.total,
+      },
+      params: model.params(), ...optimizer.moments(),
+    });
+    print(`${interrupted ? 'interrupted at step ' + step + ': ' : ''}checkpoint saved to ${checkpoint}`);
+
+    let sample = '';
+    if (!interrupted && config.sampleTokens > 0) {
+      const prompt = tokenizer.encode(config.prompt);
+      const ids = generate(model, prompt.length ? prompt : [0], {
+        maxNewTokens: config.sampleTokens, temperature: config.temperature, topK: config.topK,
+      }, new Rng(config.seed));
+      sample = tokenizer.decode(ids);
+      print('sample:\n' + sample);
+    }
+
+    const measured = stepMs.slice(THROUGHPUT_WARMUP_STEPS);
+    const tokPerS = (B * T * config.gradAccum * 1000) / median(measured.length ? measured : stepMs);
+    const wallS = (performance.now() - started) / 1000;
+    const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+    log.write({
+      type: 'done', steps: stepMs.length, wall_s: wallS, tok_per_s: tokPerS, peak_arena_bytes: engine.arena.peakBytes,
+      peak_rss_bytes: peakRssBytes, threads: 1, warmup_steps: THROUGHPUT_WARMUP_STEPS, kernels: engine.build,
+      interrupted,
+    });
+    print(`done: ${stepMs.length} steps in ${wallS.toFixed(1)} s, ${Math.round(tokPerS)} tok/s (median step), ` +
+      `peak arena ${formatBytes(engine.arena.peakBytes)}, peak RSS ${formatBytes(peakRssBytes)}`);
+    return {
+      steps: stepMs.length, evals, tokPerS, wallS, peakArenaBytes: engine.arena.peakBytes, peakRssBytes,
+      interrupted, checkpoint, sample, model, tokenizer,
+    };
+  } finally {
+    log.close();
+  }
+}
