@@ -191,7 +191,8 @@ export class GPT {
   // Gradients of (lossScale * mean loss) of the last forward are added to grads().
   backward(lossScale = 1): void {
     const last = this.last;
-    if (!last || !last.hasTargets) throw new Error('backward() needs a forward() with targets first');
+    if (!last || !last.hasTargets) throw new Error('backward() needs a forward() with targets first (one backward per forward: it consumes the logits)');
+    this.last = null;
     const c = this.config;
     const { B, T, masks } = last;
     const rows = B * T;

@@ -1,0 +1,366 @@
+// Plain float64 reference implementations of every kernel and of the whole GPT-2
+// forward pass, written for clarity, not speed. Tests feed the kernels (f32) and
+// these functions (f64) the same f32-representable inputs and compare.
+//
+// Layouts follow the kernels (assembly/*.ts): row-major; a Linear weight is
+// [out, in] (PyTorch); qkv rows are q | k | v, head h using channels [h*hs, (h+1)*hs).
+import { Rng } from '../src/engine/random.ts';
+
+export type Vec = Float64Array;
+export type NumArray = ArrayLike<number>;
+
+// ---------------------------------------------------------------- random inputs
+
+export { Rng };
+
+/** n normal draws times `scale`, each rounded to f32 so the kernels see the same values. */
+export function randomArray(rng: Rng, n: number, scale = 1, offset = 0): Float64Array {
+  const a = new Float64Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.fround(offset + scale * rng.normal());
+  return a;
+}
+
+/** n uniform integers in [0, max). */
+export function randomInts(rng: Rng, n: number, max: number): Int32Array {
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.int(max);
+  return a;
+}
+
+// ---------------------------------------------------------------- finite differences
+
+/** Central difference (f(x + eps e_i) - f(x - eps e_i)) / 2 eps; x[i] is restored. */
+export function finiteDifference(f: () => number, x: Float64Array, i: number, eps = 1e-5): number {
+  const saved = x[i];
+  x[i] = saved + eps;
+  const plus = f();
+  x[i] = saved - eps;
+  const minus = f();
+  x[i] = saved;
+  return (plus - minus) / (2 * eps);
+}
+
+/** Central differences for every element of x. */
+export function finiteDifferences(f: () => number, x: Float64Array, eps = 1e-5): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) g[i] = finiteDifference(f, x, i, eps);
+  return g;
+}
+
+/** sum_i a[i] * b[i] */
+export function dot(a: NumArray, b: NumArray): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+// ---------------------------------------------------------------- Linear
+
+/** y [M, N] = x [M, K] W^T + b, W [N, K], b [N] or null. */
+export function matmulForward(x: NumArray, W: NumArray, b: NumArray | null, M: number, K: number, N: number): Vec {
+  const y = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = b ? b[j] : 0;
+      for (let k = 0; k < K; k++) s += x[i * K + k] * W[j * K + k];
+      y[i * N + j] = s;
+    }
+  }
+  return y;
+}
+
+/** dx [M, K] = dy [M, N] W [N, K] */
+export function matmulBackwardInput(dy: NumArray, W: NumArray, M: number, K: number, N: number): Vec {
+  const dx = new Float64Array(M * K);
+  for (let i = 0; i < M; i++) {
+    for (let k = 0; k < K; k++) {
+      let s = 0;
+      for (let j = 0; j < N; j++) s += dy[i * N + j] * W[j * K + k];
+      dx[i * K + k] = s;
+    }
+  }
+  return dx;
+}
+
+/** dW [N, K] = dy^T [N, M] x [M, K] */
+export function matmulBackwardWeights(dy: NumArray, x: NumArray, M: number, K: number, N: number): Vec {
+  const dW = new Float64Array(N * K);
+  for (let j = 0; j < N; j++) {
+    for (let k = 0; k < K; k++) {
+      let s = 0;
+      for (let i = 0; i < M; i++) s += dy[i * N + j] * x[i * K + k];
+      dW[j * K + k] = s;
+    }
+  }
+  return dW;
+}
+
+/** db [N] = sum over rows of dy [M, N] */
+export function matmulBackwardBias(dy: NumArray, M: number, N: number): Vec {
+  const db = new Float64Array(N);
+  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) db[j] += dy[i * N + j];
+  return db;
+}
+
+// ---------------------------------------------------------------- LayerNorm
+
+export const LAYERNORM_EPS = 1e-5;
+
+/** Per row of x [rows, C]: (x - mean) / sqrt(var + eps) * w + b, biased variance. */
+export function layernormForward(x: NumArray, w: NumArray, b: NumArray | null, rows: number, C: number): { out: Vec; mean: Vec; rstd: Vec } {
+  const out = new Float64Array(rows * C);
+  const mean = new Float64Array(rows);
+  const rstd = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    let m = 0;
+    for (let j = 0; j < C; j++) m += x[i * C + j];
+    m /= C;
+    let v = 0;
+    for (let j = 0; j < C; j++) v += (x[i * C + j] - m) ** 2;
+    v /= C;
+    const r = 1 / Math.sqrt(v + LAYERNORM_EPS);
+    for (let j = 0; j < C; j++) out[i * C + j] = (x[i * C + j] - m) * r * w[j] + (b ? b[j] : 0);
+    mean[i] = m;
+    rstd[i] = r;
+  }
+  return { out, mean, rstd };
+}
+
+// ---------------------------------------------------------------- GELU (tanh approximation)
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+export function geluScalar(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+}
+
+export function geluForward(x: NumArray): Vec {
+  const y = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) y[i] = geluScalar(x[i]);
+  return y;
+}
+
+// ---------------------------------------------------------------- dropout
+
+function mix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The kernels' keep rule (assembly/random.ts): element i survives when the hash is >= threshold. */
+export function keepElement(key: number, i: number, threshold: number): boolean {
+  return mix32((mix32((i ^ key) >>> 0) + (key >>> 0)) >>> 0) >= threshold >>> 0;
+}
+
+/** A dropout site: threshold 0 means none (the shape of src/model/context.ts DropoutMask). */
+export interface RefMask {
+  key: number;
+  threshold: number;
+  scale: number;
+}
+
+/** Multiplier of element i under a mask: 0, the f32 scale, or 1 without dropout. */
+export function dropoutFactor(mask: RefMask | null | undefined, i: number): number {
+  if (!mask || !mask.threshold) return 1;
+  return keepElement(mask.key, i, mask.threshold) ? Math.fround(mask.scale) : 0;
+}
+
+export function dropoutForward(x: NumArray, mask: RefMask | null | undefined): Vec {
+  const y = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) y[i] = x[i] * dropoutFactor(mask, i);
+  return y;
+}
+
+// ---------------------------------------------------------------- attention
+
+/**
+ * Causal multi-head self-attention. qkv [B, T, 3C] -> out [B, T, C]; att [B, H, T, T]
+ * holds the softmax probabilities (before dropout), zero above the diagonal.
+ * Dropout (optional) masks probability (b, h, t, t2) by its index in att.
+ */
+export function attentionForward(qkv: NumArray, B: number, T: number, C: number, H: number, mask?: RefMask | null): { out: Vec; att: Vec } {
+  const hs = C / H;
+  const scale = 1 / Math.sqrt(hs);
+  const out = new Float64Array(B * T * C);
+  const att = new Float64Array(B * H * T * T);
+  const scores = new Float64Array(T);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let t = 0; t < T; t++) {
+        const q = (b * T + t) * 3 * C + h * hs;
+        let maxv = -Infinity;
+        for (let t2 = 0; t2 <= t; t2++) {
+          const k = (b * T + t2) * 3 * C + C + h * hs;
+          let s = 0;
+          for (let d = 0; d < hs; d++) s += qkv[q + d] * qkv[k + d];
+          scores[t2] = s * scale;
+          maxv = Math.max(maxv, scores[t2]);
+        }
+        let sum = 0;
+        for (let t2 = 0; t2 <= t; t2++) sum += Math.exp(scores[t2] - maxv);
+        const row = ((b * H + h) * T + t) * T;
+        for (let t2 = 0; t2 <= t; t2++) att[row + t2] = Math.exp(scores[t2] - maxv) / sum;
+        const o = (b * T + t) * C + h * hs;
+        for (let t2 = 0; t2 <= t; t2++) {
+          const p = att[row + t2] * dropoutFactor(mask, row + t2);
+          const v = (b * T + t2) * 3 * C + 2 * C + h * hs;
+          for (let d = 0; d < hs; d++) out[o + d] += p * qkv[v + d];
+        }
+      }
+    }
+  }
+  return { out, att };
+}
+
+// ---------------------------------------------------------------- cross-entropy
+
+/** Per row of logits [rows, V]: logsumexp(row) - row[target]. */
+export function crossEntropyLosses(logits: NumArray, targets: NumArray, rows: number, V: number): Vec {
+  const losses = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    let maxv = -Infinity;
+    for (let j = 0; j < V; j++) maxv = Math.max(maxv, logits[i * V + j]);
+    let sum = 0;
+    for (let j = 0; j < V; j++) sum += Math.exp(logits[i * V + j] - maxv);
+    losses[i] = Math.log(sum) + maxv - logits[i * V + targets[i]];
+  }
+  return losses;
+}
+
+/** Mean cross-entropy over rows. */
+export function crossEntropyMean(logits: NumArray, targets: NumArray, rows: number, V: number): number {
+  const losses = crossEntropyLosses(logits, targets, rows, V);
+  let s = 0;
+  for (let i = 0; i < rows; i++) s += losses[i];
+  return s / rows;
+}
+
+// ---------------------------------------------------------------- embedding, residual
+
+/** out [B*T, C]: row i = wte[ids[i]] + wpe[i % T]. */
+export function embeddingForward(ids: NumArray, wte: NumArray, wpe: NumArray, rows: number, T: number, C: number): Vec {
+  const out = new Float64Array(rows * C);
+  for (let i = 0; i < rows; i++) {
+    const tok = ids[i];
+    const pos = i % T;
+    for (let j = 0; j < C; j++) out[i * C + j] = wte[tok * C + j] + wpe[pos * C + j];
+  }
+  return out;
+}
+
+export function add(a: NumArray, b: NumArray): Vec {
+  const y = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i++) y[i] = a[i] + b[i];
+  return y;
+}
+
+// ---------------------------------------------------------------- AdamW, sum of squares
+
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  gradScale: number;
+  bc1: number; // 1 - beta1^t
+  bc2: number; // 1 - beta2^t
+}
+
+/** One AdamW step (assembly/optimizer.ts), in place on p, m, v. */
+export function adamwStep(p: Float64Array, g: NumArray, m: Float64Array, v: Float64Array, h: AdamWHyper): void {
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i] * h.gradScale;
+    m[i] = h.beta1 * m[i] + (1 - h.beta1) * gi;
+    v[i] = h.beta2 * v[i] + (1 - h.beta2) * gi * gi;
+    const mHat = m[i] / h.bc1;
+    const vHat = v[i] / h.bc2;
+    p[i] -= h.lr * (mHat / (Math.sqrt(vHat) + h.eps) + h.weightDecay * p[i]);
+  }
+}
+
+/** partials[c] = sum of squares of x[c*chunk, min((c+1)*chunk, n)). */
+export function sumSquaresChunks(x: NumArray, chunk: number): Vec {
+  const chunks = Math.ceil(x.length / chunk);
+  const partials = new Float64Array(chunks);
+  for (let c = 0; c < chunks; c++) {
+    for (let i = c * chunk; i < Math.min((c + 1) * chunk, x.length); i++) partials[c] += x[i] * x[i];
+  }
+  return partials;
+}
+
+// ---------------------------------------------------------------- the whole GPT-2
+
+export interface RefGPTConfig {
+  vocabSize: number;
+  blockSize: number;
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+  bias: boolean;
+}
+
+/** Parameters by Hugging Face GPT-2 name (src/model/parameters.ts), flat row-major. */
+export type RefParams = Map<string, Float64Array> | Record<string, Float64Array>;
+
+/** One forward pass's dropout masks, by site (src/model/gpt.ts PassMasks). */
+export interface RefMasks {
+  embedding: RefMask;
+  attention: RefMask[];
+  attnResidual: RefMask[];
+  mlpResidual: RefMask[];
+}
+
+function getParam(params: RefParams, name: string): Float64Array {
+  const v = params instanceof Map ? params.get(name) : params[name];
+  if (!v) throw new Error(`reference GPT: no parameter ${name}`);
+  return v;
+}
+
+function optParam(params: RefParams, name: string, bias: boolean): Float64Array | null {
+  return bias ? getParam(params, name) : null;
+}
+
+/**
+ * GPT-2 forward: embedding, nLayer pre-LN blocks
+ *   x = x + dropout(attn.c_proj(attention(attn.c_attn(ln_1(x)))))
+ *   x = x + dropout(mlp.c_proj(gelu(mlp.c_fc(ln_2(x)))))
+ * then ln_f and the LM head tied to wte. Returns the logits and the mean cross-entropy
+ * (NaN without targets). ids, targets: [B, T] row-major.
+ */
+export function gptForward(
+  params: RefParams, config: RefGPTConfig, ids: NumArray, targets: NumArray | null, B: number, T: number, masks?: RefMasks,
+): { logits: Vec; loss: number } {
+  const C = config.nEmbd;
+  const V = config.vocabSize;
+  const rows = B * T;
+  const P = (name: string) => getParam(params, name);
+  const Pb = (name: string) => optParam(params, name, config.bias);
+  let x = embeddingForward(ids, P('wte'), P('wpe'), rows, T, C);
+  if (masks) x = dropoutForward(x, masks.embedding);
+  for (let l = 0; l < config.nLayer; l++) {
+    const p = `h.${l}.`;
+    const h1 = layernormForward(x, P(p + 'ln_1.weight'), Pb(p + 'ln_1.bias'), rows, C).out;
+    const qkv = matmulForward(h1, P(p + 'attn.c_attn.weight'), Pb(p + 'attn.c_attn.bias'), rows, C, 3 * C);
+    const a = attentionForward(qkv, B, T, C, config.nHead, masks?.attention[l]).out;
+    const proj = matmulForward(a, P(p + 'attn.c_proj.weight'), Pb(p + 'attn.c_proj.bias'), rows, C, C);
+    x = add(x, dropoutForward(proj, masks?.attnResidual[l]));
+    const h2 = layernormForward(x, P(p + 'ln_2.weight'), Pb(p + 'ln_2.bias'), rows, C).out;
+    const fc = matmulForward(h2, P(p + 'mlp.c_fc.weight'), Pb(p + 'mlp.c_fc.bias'), rows, C, 4 * C);
+    const mlp = matmulForward(geluForward(fc), P(p + 'mlp.c_proj.weight'), Pb(p + 'mlp.c_proj.bias'), rows, 4 * C, C);
+    x = add(x, dropoutForward(mlp, masks?.mlpResidual[l]));
+  }
+  const hf = layernormForward(x, P('ln_f.weight'), Pb('ln_f.bias'), rows, C).out;
+  const logits = matmulForward(hf, P('wte'), null, rows, C, V);
+  const loss = targets ? crossEntropyMean(logits, targets, rows, V) : NaN;
+  return { logits, loss };
+}
+
+/** Mean cross-entropy of the reference GPT. */
+export function gptLoss(params: RefParams, config: RefGPTConfig, ids: NumArray, targets: NumArray, B: number, T: number, masks?: RefMasks): number {
+  return gptForward(params, config, ids, targets, B, T, masks).loss;
+}
