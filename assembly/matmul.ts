@@ -16,7 +16,7 @@ const MR: i32 = 4;
 const NR: i32 = 8;
 // Cache blocks: an A block (MC x KC) stays in L2, one B panel (KC x NR) in L1.
 const KC: i32 = 256;
-const MC: i32 = 120;
+const MC: i32 = 64;
 const NC: i32 = 4096;
 
 const PACK_B_BYTES: usize = <usize>(KC * NC) << 2;
