@@ -13,3 +13,4 @@ export { adamw, sumSquaresChunks } from './optimizer';
 export function heapBase(): usize {
   return __heap_base;
 }
+export { layernormBackwardChunks, sumChunks } from './reduce';

@@ -1,6 +1,8 @@
 // End-to-end training-step benchmark: forward + backward + clip + AdamW on random
 // token ids, per config. Train tok/s = B*T / median step time after warm-up.
-//   npx tsx bench/step.ts [--config S,M,L] [--steps N] [--warmup N] [--kernels auto|simd|relaxed] [--profile] [--quick] [--json F]
+// Each config runs at every thread count in --threads, in one process, so the
+// speed-ups are measured side by side; also the cost of an empty parallel dispatch.
+//   npx tsx bench/step.ts [--config S,M,L] [--threads 1,2] [--steps N] [--warmup N] [--kernels auto|simd|relaxed] [--profile] [--quick] [--json F]
 import { writeFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -10,12 +12,13 @@ import { GPT } from '../src/model/gpt.ts';
 import { AdamW } from '../src/train/optimizer.ts';
 import { median } from '../src/train/log.ts';
 import { formatBytes } from '../src/engine/arena.ts';
-import type { Kernels, KernelBuild } from '../src/engine/wasm.ts';
+import type { KernelBuild } from '../src/engine/wasm.ts';
 import { benchConfigs } from './configs.ts';
 
 const args = yargs(hideBin(process.argv))
   .options({
     config: { type: 'string', default: 'S,M,L', describe: 'comma-separated configs' },
+    threads: { type: 'string', default: '1,2', describe: 'comma-separated thread counts' },
     steps: { type: 'number', default: 10, describe: 'timed steps per config' },
     warmup: { type: 'number', default: 3, describe: 'untimed steps first (wasm tier-up)' },
     kernels: { type: 'string', choices: ['auto', 'simd', 'relaxed'], default: 'auto' },
@@ -26,39 +29,56 @@ const args = yargs(hideBin(process.argv))
   .strict()
   .parseSync();
 
+const threadCounts = args.threads.split(',').map(Number);
 const names = (args.quick ? 'S' : args.config).split(',').map((s) => s.trim().toUpperCase()) as (keyof typeof benchConfigs)[];
 const steps = args.quick ? 5 : args.steps;
 
 // Groups kernel names into where a step spends its time.
 const family = (name: string): string =>
-  name.startsWith('matmul') || name === 'biasBackward' || name === 'gemm' ? 'matmul'
+  name.startsWith('matmul') || name === 'biasBackward' ? 'matmul'
     : name.startsWith('attention') ? 'attention'
       : name === 'adamw' || name === 'sumSquaresChunks' ? 'optimizer'
+        : name.startsWith('layernorm') || name === 'sumChunks' ? 'layernorm'
         : 'elementwise';
 
-function profiled(k: Kernels, times: Map<string, number>): Kernels {
-  const wrapped: Record<string, unknown> = {};
-  for (const [name, fn] of Object.entries(k)) {
-    if (typeof fn !== 'function') continue;
-    const f = fn as (...a: number[]) => unknown;
-    wrapped[name] = (...a: number[]) => {
-      const t = performance.now();
-      const r = f(...a);
-      const fam = family(name);
-      times.set(fam, (times.get(fam) ?? 0) + performance.now() - t);
-      return r;
-    };
+// Times every dispatch (all threads, until the last one finishes), by kernel family.
+function profile(engine: Engine, times: Map<string, number>): void {
+  const run = engine.run.bind(engine);
+  engine.run = (name, fixed, start, end, grain) => {
+    const t = performance.now();
+    run(name, fixed, start, end, grain);
+    const fam = family(name);
+    times.set(fam, (times.get(fam) ?? 0) + performance.now() - t);
+  };
+}
+
+// Median time of a dispatch whose every slice is empty work (a 0-length kernel per thread).
+async function emptyDispatchMicros(threads: number): Promise<number> {
+  const engine = await Engine.create({ kernels: args.kernels as KernelBuild | 'auto', threads });
+  const buf = engine.arena.alloc(4096);
+  const times: number[] = [];
+  for (let i = 0; i < 20000; i++) {
+    const t0 = performance.now();
+    engine.run('residualForward', [buf, buf, buf], 0, threads * 4, 4);
+    if (i >= 1000) times.push(performance.now() - t0);
   }
-  return wrapped as unknown as Kernels;
+  await engine.dispose();
+  return median(times) * 1000;
 }
 
 const results: Record<string, unknown>[] = [];
-for (const name of names) {
+for (const threads of threadCounts.filter((t) => t > 1)) {
+  const us = await emptyDispatchMicros(threads);
+  console.log(`empty dispatch, ${threads} threads: ${us.toFixed(2)} µs (median)`);
+  results.push({ dispatch_threads: threads, empty_dispatch_us: us });
+}
+const baseline = new Map<string, number>();
+for (const name of names) for (const threads of threadCounts) {
   const cfg = benchConfigs[name];
   if (!cfg) throw new Error(`unknown config ${name} (use S, M or L)`);
-  const engine = new Engine({ kernels: args.kernels as KernelBuild | 'auto' });
+  const engine = await Engine.create({ kernels: args.kernels as KernelBuild | 'auto', threads });
   const times = new Map<string, number>();
-  if (args.profile) (engine as { kernels: Kernels }).kernels = profiled(engine.kernels, times);
+  if (args.profile) profile(engine, times);
   const model = new GPT(engine, cfg.model, cfg.batchSize);
   model.init(1);
   const opt = new AdamW(model, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
@@ -83,11 +103,16 @@ for (const name of names) {
   const ms = median(stepMs);
   const tokPerS = (B * T * 1000) / ms;
   const row: Record<string, unknown> = {
-    config: name, kernels: engine.build, threads: 1, params: model.numParams, ms_per_step: ms, tok_per_s: tokPerS,
+    config: name, kernels: engine.build, threads, params: model.numParams, ms_per_step: ms, tok_per_s: tokPerS,
     arena_bytes: engine.arena.peakBytes, rss_bytes: process.resourceUsage().maxRSS * 1024,
   };
   let line = `${name}: ${Math.round(tokPerS)} tok/s, ${ms.toFixed(1)} ms/step (median of ${steps}), ` +
-    `${(model.numParams / 1e6).toFixed(1)}M params, arena ${formatBytes(engine.arena.peakBytes)}, kernels ${engine.build}, 1 thread`;
+    `${(model.numParams / 1e6).toFixed(1)}M params, arena ${formatBytes(engine.arena.peakBytes)}, kernels ${engine.build}, ${threads} thread${threads > 1 ? 's' : ''}`;
+  if (!baseline.has(name)) baseline.set(name, tokPerS);
+  else {
+    row.speedup = tokPerS / baseline.get(name)!;
+    line += `, ${(row.speedup as number).toFixed(2)}x vs ${threadCounts[0]} thread`;
+  }
   if (args.profile) {
     const total = stepMs.reduce((a, b) => a + b, 0);
     const inKernels = [...times.values()].reduce((a, b) => a + b, 0);
@@ -99,5 +124,6 @@ for (const name of names) {
   }
   console.log(line);
   results.push(row);
+  await engine.dispose();
 }
 if (args.json) writeFileSync(args.json, JSON.stringify(results, null, 2));

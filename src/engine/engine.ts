@@ -1,6 +1,10 @@
-// The engine: one shared memory, its arena, and the kernel instance over it.
+// The engine: one shared memory, its arena, the kernel instance over it, and the
+// dispatcher that splits kernels across threads.
+import { availableParallelism } from 'node:os';
 import { compileKernels, createSharedMemory, instantiateKernels, type Kernels, type KernelBuild } from './wasm.ts';
 import { Arena } from './arena.ts';
+import { Dispatcher } from './pool.ts';
+import type { KernelName, ThreadScratch } from './kernel-table.ts';
 
 export type DType = 'f32' | 'i32';
 
@@ -14,6 +18,14 @@ export interface Tensor {
 
 export interface EngineOptions {
   kernels?: KernelBuild | 'auto';
+  threads?: number; // default: os.availableParallelism()
+}
+
+// Longest row a kernel's per-thread row scratch holds (attention: one row of T probabilities).
+export const MAX_ROW_SCRATCH = 16384;
+
+export function defaultThreads(): number {
+  return availableParallelism();
 }
 
 export class Engine {
@@ -22,7 +34,10 @@ export class Engine {
   readonly build: KernelBuild;
   readonly module: WebAssembly.Module;
   readonly arena: Arena;
+  readonly scratch: ThreadScratch[];
+  private dispatcher: Dispatcher;
 
+  // One thread, synchronously. Engine.create() starts a worker pool.
   constructor(options: EngineOptions = {}) {
     const { build, module } = compileKernels(options.kernels ?? 'auto');
     this.build = build;
@@ -30,6 +45,44 @@ export class Engine {
     this.memory = createSharedMemory(1);
     this.kernels = instantiateKernels(module, this.memory);
     this.arena = new Arena(this.memory, Math.max(this.kernels.heapBase(), 1024));
+    this.scratch = [];
+    this.dispatcher = Dispatcher.single(this.kernels, this.allocScratch());
+  }
+
+  static async create(options: EngineOptions = {}): Promise<Engine> {
+    const threads = options.threads ?? defaultThreads();
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
+    const engine = new Engine(options);
+    if (threads > 1) {
+      for (let i = 1; i < threads; i++) engine.allocScratch();
+      engine.dispatcher = await Dispatcher.create(engine.module, engine.memory, engine.kernels, threads, engine.scratch);
+    }
+    return engine;
+  }
+
+  get threads(): number {
+    return this.dispatcher.threads;
+  }
+
+  // Bytes of scratch each thread owns.
+  static scratchBytesPerThread(kernels: Kernels): number {
+    return kernels.gemmScratchBytes() + MAX_ROW_SCRATCH * 4;
+  }
+
+  private allocScratch(): ThreadScratch {
+    const s = { gemm: this.arena.alloc(this.kernels.gemmScratchBytes()), row: this.arena.alloc(MAX_ROW_SCRATCH * 4) };
+    this.scratch.push(s);
+    return s;
+  }
+
+  // Runs a kernel over [start, end), split across the engine's threads.
+  run(name: KernelName, fixed: readonly number[], start: number, end: number, grain = 1): void {
+    this.dispatcher.run(name, fixed, start, end, grain);
+  }
+
+  // Stops the workers; the engine must not be used afterwards.
+  async dispose(): Promise<void> {
+    await this.dispatcher.dispose();
   }
 
   tensor(shape: readonly number[], dtype: DType = 'f32'): Tensor {

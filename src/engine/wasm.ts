@@ -25,6 +25,9 @@ export interface Kernels {
     C: number, rowStart: number, rowEnd: number): void;
   layernormBackward(dinp: number, dweight: number, dbias: number, dout: number, inp: number, weight: number,
     mean: number, rstd: number, C: number, rowStart: number, rowEnd: number): void;
+  layernormBackwardChunks(dinp: number, partials: number, dout: number, inp: number, weight: number, mean: number, rstd: number,
+    C: number, rows: number, chunkRows: number, hasBias: number, chunkStart: number, chunkEnd: number): void;
+  sumChunks(dst: number, partials: number, chunks: number, stride: number, colStart: number, colEnd: number): void;
   geluForward(out: number, inp: number, start: number, end: number): void;
   geluBackward(dinp: number, inp: number, dout: number, start: number, end: number): void;
   attentionForward(out: number, att: number, qkv: number, B: number, T: number, C: number, H: number,

@@ -10,10 +10,10 @@ export interface AttentionShape {
 }
 
 export function attentionForward(ctx: KernelContext, out: number, att: number, qkv: number, s: AttentionShape, drop: DropoutMask): void {
-  ctx.k.attentionForward(out, att, qkv, s.B, s.T, s.C, s.H, drop.key, drop.threshold, drop.scale, 0, s.B * s.H);
+  ctx.run('attentionForward', [out, att, qkv, s.B, s.T, s.C, s.H, drop.key, drop.threshold, drop.scale], 0, s.B * s.H);
 }
 
 // dqkv is overwritten
 export function attentionBackward(ctx: KernelContext, dqkv: number, dout: number, qkv: number, att: number, s: AttentionShape, drop: DropoutMask): void {
-  ctx.k.attentionBackward(dqkv, dout, qkv, att, s.B, s.T, s.C, s.H, drop.key, drop.threshold, drop.scale, ctx.rowScratch, 0, s.B * s.H);
+  ctx.run('attentionBackward', [dqkv, dout, qkv, att, s.B, s.T, s.C, s.H, drop.key, drop.threshold, drop.scale], 0, s.B * s.H);
 }

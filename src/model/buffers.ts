@@ -3,6 +3,7 @@
 // allocation cannot disagree: it runs once with a counting allocator, once with the arena.
 import type { GPTConfig } from './config.ts';
 import type { ParameterLayout } from './parameters.ts';
+import { NORM_CHUNK_ROWS } from './context.ts';
 
 export type MemoryCategory = 'parameters' | 'gradients' | 'optimizer' | 'activations' | 'scratch';
 
@@ -37,11 +38,10 @@ export interface ModelBuffers {
   dNorm: number; // [R, C]
   dAttOut: number; // [R, C]
   dWide: number; // [R, 4C] also holds dqkv [R, 3C]
-  gemmScratch: number;
-  rowScratch: number; // [blockSize]
+  normPartials: number; // [ceil(R / NORM_CHUNK_ROWS), 2C] LayerNorm parameter-gradient partials
 }
 
-export function allocateModelBuffers(c: GPTConfig, layout: ParameterLayout, batchSize: number, gemmScratchBytes: number, alloc: Allocate): ModelBuffers {
+export function allocateModelBuffers(c: GPTConfig, layout: ParameterLayout, batchSize: number, alloc: Allocate): ModelBuffers {
   const R = batchSize * c.blockSize;
   const C = c.nEmbd;
   const act = (n: number) => alloc('activations', n);
@@ -75,15 +75,15 @@ export function allocateModelBuffers(c: GPTConfig, layout: ParameterLayout, batc
     dNorm: act(R * C),
     dAttOut: act(R * C),
     dWide: act(R * 4 * C),
-    gemmScratch: alloc('scratch', Math.ceil(gemmScratchBytes / 4)),
-    rowScratch: alloc('scratch', c.blockSize),
+    normPartials: alloc('scratch', Math.ceil(R / NORM_CHUNK_ROWS) * 2 * C),
   };
 }
 
 export type MemoryPlan = Record<MemoryCategory, number> & { total: number };
 
-// Bytes per category, with the arena's 64-byte alignment.
-export function memoryPlan(c: GPTConfig, layout: ParameterLayout, batchSize: number, gemmScratchBytes: number): MemoryPlan {
+// Bytes per category, with the arena's 64-byte alignment; threadScratchBytes is the
+// engine's scratch, counted once per thread.
+export function memoryPlan(c: GPTConfig, layout: ParameterLayout, batchSize: number, threadScratchBytes: number, threads: number): MemoryPlan {
   const plan: MemoryPlan = { parameters: 0, gradients: 0, optimizer: 0, activations: 0, scratch: 0, total: 0 };
   const count: Allocate = (category, elements) => {
     const bytes = Math.ceil((elements * 4) / 64) * 64;
@@ -91,7 +91,8 @@ export function memoryPlan(c: GPTConfig, layout: ParameterLayout, batchSize: num
     plan.total += bytes;
     return 0;
   };
-  allocateModelBuffers(c, layout, batchSize, gemmScratchBytes, count);
+  allocateModelBuffers(c, layout, batchSize, count);
+  for (let i = 0; i < threads; i++) count('scratch', Math.ceil(threadScratchBytes / 4));
   count('optimizer', layout.total); // AdamW first moment
   count('optimizer', layout.total); // AdamW second moment
   return plan;

@@ -1,11 +1,20 @@
-// What every layer needs to run its kernels: the kernel exports and scratch space.
-import type { Kernels } from '../engine/wasm.ts';
+// What every layer needs to run its kernels: a dispatcher that splits a kernel's
+// range across the engine's threads (each thread brings its own scratch).
+import type { KernelName } from '../engine/kernel-table.ts';
 
 export interface KernelContext {
-  k: Kernels;
-  gemmScratch: number; // gemmScratchBytes() bytes
-  rowScratch: number; // blockSize floats (one attention row)
+  run(name: KernelName, fixed: readonly number[], start: number, end: number, grain?: number): void;
+  // [chunks, 2C] floats: per-chunk LayerNorm parameter-gradient partials
+  normPartials: number;
 }
+
+// Rows per LayerNorm-backward chunk: parameter gradients are summed per chunk, then
+// chunks in order, so the sum does not depend on the thread count.
+export const NORM_CHUNK_ROWS = 32;
+
+// Split granularity: matmul rows in micro-tile multiples, elementwise in cache lines.
+export const GRAIN_ROWS = 4;
+export const GRAIN_ELEMENTS = 64;
 
 // A dropout site's mask for one forward pass: threshold = 0 means no dropout.
 export interface DropoutMask {

@@ -5,7 +5,8 @@ import { Rng } from '../engine/random.ts';
 import { validateGPTConfig, type GPTConfig } from './config.ts';
 import { parameterLayout, type ParameterLayout } from './parameters.ts';
 import { allocateModelBuffers, type ModelBuffers, type LayerBuffers } from './buffers.ts';
-import { dropoutMask, NO_DROPOUT, type KernelContext, type DropoutMask } from './context.ts';
+import { dropoutMask, NO_DROPOUT, GRAIN_ELEMENTS, type KernelContext, type DropoutMask } from './context.ts';
+import { MAX_ROW_SCRATCH } from '../engine/engine.ts';
 import { linearForward, linearBackward, type LinearParams } from './linear.ts';
 import { layernormForward, layernormBackward, type LayerNormParams } from './layernorm.ts';
 import { attentionForward, attentionBackward, type AttentionShape } from './attention.ts';
@@ -39,6 +40,7 @@ export class GPT {
   private readonly ctx: KernelContext;
   private readonly blocks: BlockParams[];
   private readonly lnf: LayerNormParams;
+  private readonly lmHead: LinearParams;
   private dropoutSeed = 0;
   private dropoutStep = 0; // counts training forward passes: one mask set each
   private last: { B: number; T: number; masks: PassMasks; hasTargets: boolean } | null = null;
@@ -49,10 +51,12 @@ export class GPT {
     this.config = { ...config };
     this.batchSize = batchSize;
     this.layout = parameterLayout(this.config);
-    const k = engine.kernels;
-    this.buffers = allocateModelBuffers(this.config, this.layout, batchSize, k.gemmScratchBytes(),
-      (_category, elements) => engine.arena.alloc(elements * 4));
-    this.ctx = { k, gemmScratch: this.buffers.gemmScratch, rowScratch: this.buffers.rowScratch };
+    if (this.config.blockSize > MAX_ROW_SCRATCH) throw new RangeError(`block size ${this.config.blockSize} is over the supported ${MAX_ROW_SCRATCH}`);
+    this.buffers = allocateModelBuffers(this.config, this.layout, batchSize, (_category, elements) => engine.arena.alloc(elements * 4));
+    this.ctx = {
+      run: (name, fixed, start, end, grain) => engine.run(name, fixed, start, end, grain),
+      normPartials: this.buffers.normPartials,
+    };
     this.engine.f32(this.buffers.params, this.layout.total).fill(0);
     this.engine.f32(this.buffers.grads, this.layout.total).fill(0);
 
@@ -81,6 +85,8 @@ export class GPT {
       });
     }
     this.lnf = norm('ln_f');
+    // LM head tied to wte [V, C], no bias
+    this.lmHead = { weight: this.paramAddress('wte'), dweight: this.gradAddress('wte'), bias: 0, dbias: 0, inDim: C, outDim: this.config.vocabSize };
   }
 
   get numParams(): number {
@@ -164,24 +170,21 @@ export class GPT {
       }
     }
     const masks = this.masksForPass(options.train === true);
-    const { k } = this.ctx;
+    const { run } = this.ctx;
     const C = c.nEmbd;
     const shape: AttentionShape = { B, T, C, H: c.nHead };
 
-    k.embeddingForward(buf.residual[0], buf.ids, this.paramAddress('wte'), this.paramAddress('wpe'), T, C, 0, rows);
-    if (masks.embedding.threshold) {
-      k.dropout(buf.residual[0], buf.residual[0], masks.embedding.key, masks.embedding.threshold, masks.embedding.scale, 0, rows * C);
-    }
+    run('embeddingForward', [buf.residual[0], buf.ids, this.paramAddress('wte'), this.paramAddress('wpe'), T, C], 0, rows);
+    this.dropout(buf.residual[0], buf.residual[0], rows * C, masks.embedding);
     for (let l = 0; l < c.nLayer; l++) {
       this.blockForward(l, buf.residual[l + 1], buf.residual[l], shape, masks);
     }
     const x = buf.residual[c.nLayer];
     layernormForward(this.ctx, this.lnf, buf.lnfOut, { mean: buf.lnfMean, rstd: buf.lnfRstd }, x, rows);
-    // LM head tied to wte [V, C]: logits = lnfOut wte^T
-    k.matmulForward(buf.logits, buf.lnfOut, this.paramAddress('wte'), 0, rows, C, c.vocabSize, 0, rows, this.ctx.gemmScratch);
+    linearForward(this.ctx, this.lmHead, buf.logits, buf.lnfOut, rows);
     this.last = { B, T, masks, hasTargets: targets !== null };
     if (!targets) return NaN;
-    k.crossEntropyForward(buf.losses, buf.logits, buf.targets, c.vocabSize, 0, rows);
+    run('crossEntropyForward', [buf.losses, buf.logits, buf.targets, c.vocabSize], 0, rows);
     const losses = this.engine.f32(buf.losses, rows);
     let sum = 0;
     for (let i = 0; i < rows; i++) sum += losses[i];
@@ -198,24 +201,20 @@ export class GPT {
     const rows = B * T;
     const C = c.nEmbd;
     const buf = this.buffers;
-    const { k } = this.ctx;
+    const { run } = this.ctx;
     const shape: AttentionShape = { B, T, C, H: c.nHead };
 
     // dlogits overwrite the logits
-    k.crossEntropyBackward(buf.logits, buf.logits, buf.targets, lossScale / rows, c.vocabSize, 0, rows);
-    linearBackward(this.ctx, {
-      weight: this.paramAddress('wte'), dweight: this.gradAddress('wte'), bias: 0, dbias: 0, inDim: C, outDim: c.vocabSize,
-    }, buf.dNorm, buf.logits, buf.lnfOut, rows, false);
+    run('crossEntropyBackward', [buf.logits, buf.logits, buf.targets, lossScale / rows, c.vocabSize], 0, rows);
+    linearBackward(this.ctx, this.lmHead, buf.dNorm, buf.logits, buf.lnfOut, rows, false);
     this.engine.f32(buf.dResidual, rows * C).fill(0);
     layernormBackward(this.ctx, this.lnf, buf.dResidual, buf.dNorm, { mean: buf.lnfMean, rstd: buf.lnfRstd }, buf.residual[c.nLayer], rows);
     for (let l = c.nLayer - 1; l >= 0; l--) {
       this.blockBackward(l, buf.dResidual, buf.residual[l], shape, masks);
     }
-    if (masks.embedding.threshold) {
-      k.dropout(buf.dResidual, buf.dResidual, masks.embedding.key, masks.embedding.threshold, masks.embedding.scale, 0, rows * C);
-    }
-    k.tokenEmbeddingBackward(this.gradAddress('wte'), buf.dResidual, buf.ids, rows, C, 0, c.vocabSize);
-    k.positionEmbeddingBackward(this.gradAddress('wpe'), buf.dResidual, B, T, C, 0, T);
+    this.dropout(buf.dResidual, buf.dResidual, rows * C, masks.embedding);
+    run('tokenEmbeddingBackward', [this.gradAddress('wte'), buf.dResidual, buf.ids, rows, C], 0, c.vocabSize);
+    run('positionEmbeddingBackward', [this.gradAddress('wpe'), buf.dResidual, B, T, C], 0, T);
   }
 
   // logits of row i of the last forward ([V] floats)
@@ -231,7 +230,7 @@ export class GPT {
     const a = this.buffers.layers[l];
     const rows = shape.B * shape.T;
     const C = shape.C;
-    const { k } = this.ctx;
+    const { run } = this.ctx;
     const branch = this.buffers.branch;
     layernormForward(this.ctx, p.ln1, a.ln1Out, { mean: a.ln1Mean, rstd: a.ln1Rstd }, x, rows);
     linearForward(this.ctx, p.cAttn, a.qkv, a.ln1Out, rows);
@@ -240,7 +239,7 @@ export class GPT {
     this.residualAdd(a.resid2, x, branch, rows * C, masks.attnResidual[l]);
     layernormForward(this.ctx, p.ln2, a.ln2Out, { mean: a.ln2Mean, rstd: a.ln2Rstd }, a.resid2, rows);
     linearForward(this.ctx, p.fc, a.fcPre, a.ln2Out, rows);
-    k.geluForward(a.fcAct, a.fcPre, 0, rows * 4 * C);
+    run('geluForward', [a.fcAct, a.fcPre], 0, rows * 4 * C, GRAIN_ELEMENTS);
     linearForward(this.ctx, p.mlpProj, branch, a.fcAct, rows);
     this.residualAdd(out, a.resid2, branch, rows * C, masks.mlpResidual[l]);
   }
@@ -252,11 +251,11 @@ export class GPT {
     const buf = this.buffers;
     const rows = shape.B * shape.T;
     const C = shape.C;
-    const { k } = this.ctx;
+    const { run } = this.ctx;
     // MLP branch
     const dMlp = this.branchGradient(dres, rows * C, masks.mlpResidual[l]);
     linearBackward(this.ctx, p.mlpProj, buf.dWide, dMlp, a.fcAct, rows, false);
-    k.geluBackward(buf.dWide, a.fcPre, buf.dWide, 0, rows * 4 * C);
+    run('geluBackward', [buf.dWide, a.fcPre, buf.dWide], 0, rows * 4 * C, GRAIN_ELEMENTS);
     linearBackward(this.ctx, p.fc, buf.dNorm, buf.dWide, a.ln2Out, rows, false);
     layernormBackward(this.ctx, p.ln2, dres, buf.dNorm, { mean: a.ln2Mean, rstd: a.ln2Rstd }, a.resid2, rows);
     // attention branch
@@ -268,14 +267,19 @@ export class GPT {
   }
 
   private residualAdd(out: number, x: number, branch: number, n: number, mask: DropoutMask): void {
-    if (mask.threshold) this.ctx.k.residualDropoutForward(out, x, branch, mask.key, mask.threshold, mask.scale, 0, n);
-    else this.ctx.k.residualForward(out, x, branch, 0, n);
+    if (mask.threshold) this.ctx.run('residualDropoutForward', [out, x, branch, mask.key, mask.threshold, mask.scale], 0, n, GRAIN_ELEMENTS);
+    else this.ctx.run('residualForward', [out, x, branch], 0, n, GRAIN_ELEMENTS);
+  }
+
+  // out = dropout(inp) (no-op when the mask is off and out is inp)
+  private dropout(out: number, inp: number, n: number, mask: DropoutMask): void {
+    if (mask.threshold) this.ctx.run('dropout', [out, inp, mask.key, mask.threshold, mask.scale], 0, n, GRAIN_ELEMENTS);
   }
 
   // gradient reaching a residual branch's output: dres through its dropout mask
   private branchGradient(dres: number, n: number, mask: DropoutMask): number {
     if (!mask.threshold) return dres;
-    this.ctx.k.dropout(this.buffers.dBranch, dres, mask.key, mask.threshold, mask.scale, 0, n);
+    this.dropout(this.buffers.dBranch, dres, n, mask);
     return this.buffers.dBranch;
   }
 

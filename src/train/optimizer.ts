@@ -12,6 +12,7 @@ export interface AdamWConfig {
 // Chunk of the gradient norm: partial sums per chunk are added in index order,
 // so the norm does not depend on how chunks are split across threads.
 const NORM_CHUNK = 16384;
+const ADAMW_GRAIN = 1024;
 
 export class AdamW {
   readonly m: number; // first moments, the parameters' layout
@@ -38,9 +39,8 @@ export class AdamW {
 
   // L2 norm of all gradients (NaN/Infinity when any gradient is non-finite)
   gradNorm(): number {
-    const k = this.model.engine.kernels;
     const n = this.model.layout.total;
-    k.sumSquaresChunks(this.partials, this.model.buffers.grads, n, NORM_CHUNK, 0, this.chunks);
+    this.model.engine.run('sumSquaresChunks', [this.partials, this.model.buffers.grads, n, NORM_CHUNK], 0, this.chunks);
     const parts = this.model.engine.f64(this.partials, this.chunks);
     let sum = 0;
     for (let i = 0; i < this.chunks; i++) sum += parts[i];
@@ -53,10 +53,11 @@ export class AdamW {
     const { beta1, beta2, eps, weightDecay } = this.config;
     const bc1 = 1 - beta1 ** this.t;
     const bc2 = 1 - beta2 ** this.t;
-    const k = this.model.engine.kernels;
+    const { engine } = this.model;
     const { params, grads } = this.model.buffers;
     const { total, decayed } = this.model.layout;
-    k.adamw(params, grads, this.m, this.v, lr, beta1, beta2, eps, weightDecay, gradScale, bc1, bc2, 0, decayed);
-    k.adamw(params, grads, this.m, this.v, lr, beta1, beta2, eps, 0, gradScale, bc1, bc2, decayed, total);
+    const common = [params, grads, this.m, this.v, lr, beta1, beta2, eps];
+    engine.run('adamw', [...common, weightDecay, gradScale, bc1, bc2], 0, decayed, ADAMW_GRAIN);
+    engine.run('adamw', [...common, 0, gradScale, bc1, bc2], decayed, total, ADAMW_GRAIN);
   }
 }

@@ -1,0 +1,63 @@
+// The registry binding kernel exports to the dispatcher: for each kernel that a
+// pool may split, what follows its fixed arguments. 'start'/'end' are the range
+// each thread gets; 'gemm'/'row' are that thread's own scratch.
+export type TailArg = 'start' | 'end' | 'gemm' | 'row';
+
+const RANGE: TailArg[] = ['start', 'end'];
+const RANGE_GEMM: TailArg[] = ['start', 'end', 'gemm'];
+
+export const kernelTable = {
+  matmulForward: RANGE_GEMM, // rows of out
+  matmulBackwardInput: RANGE_GEMM, // rows of dinp
+  matmulBackwardWeights: RANGE_GEMM, // output features (rows of dW): no two threads add into one element
+  biasBackward: RANGE, // output features
+  layernormForward: RANGE, // rows
+  layernormBackwardChunks: RANGE, // fixed-size row chunks, each with its own partial dweight/dbias
+  sumChunks: RANGE, // columns
+  geluForward: RANGE,
+  geluBackward: RANGE,
+  attentionForward: RANGE, // (batch, head) pairs
+  attentionBackward: ['row', 'start', 'end'] as TailArg[],
+  crossEntropyForward: RANGE, // rows
+  crossEntropyBackward: RANGE,
+  embeddingForward: RANGE, // rows
+  tokenEmbeddingBackward: RANGE, // vocabulary rows: scatter-adds never race
+  positionEmbeddingBackward: RANGE, // positions
+  residualForward: RANGE,
+  residualDropoutForward: RANGE,
+  dropout: RANGE,
+  adamw: RANGE,
+  sumSquaresChunks: RANGE, // fixed-size chunks, partials summed in order by the caller
+} satisfies Record<string, TailArg[]>;
+
+export type KernelName = keyof typeof kernelTable;
+export const kernelNames = Object.keys(kernelTable) as KernelName[];
+
+// Per-thread scratch: byte offsets in the shared memory.
+export interface ThreadScratch {
+  gemm: number;
+  row: number;
+}
+
+// Calls one kernel export on [start, end) with this thread's scratch.
+export function callKernel(
+  fn: (...args: number[]) => unknown, tail: readonly TailArg[], fixed: ArrayLike<number>, nFixed: number,
+  start: number, end: number, scratch: ThreadScratch,
+): void {
+  const args = new Array<number>(nFixed + tail.length);
+  for (let i = 0; i < nFixed; i++) args[i] = fixed[i];
+  for (let i = 0; i < tail.length; i++) {
+    const t = tail[i];
+    args[nFixed + i] = t === 'start' ? start : t === 'end' ? end : t === 'gemm' ? scratch.gemm : scratch.row;
+  }
+  fn(...args);
+}
+
+// Thread i's share of [start, end): contiguous, multiples of grain except at the end.
+export function sliceFor(i: number, threads: number, start: number, end: number, grain: number): [number, number] {
+  const units = Math.ceil((end - start) / grain);
+  const per = Math.ceil(units / threads);
+  const s = Math.min(end, start + i * per * grain);
+  const e = Math.min(end, start + (i + 1) * per * grain);
+  return [s, e];
+}

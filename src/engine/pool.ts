@@ -1,0 +1,134 @@
+// Runs kernels split across threads: the main thread plus threads - 1 workers over
+// the same shared memory. One dispatch = one kernel over one range; it returns
+// when every thread has finished its slice. No postMessage per call.
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import type { Kernels } from './wasm.ts';
+import { CTRL, BLOCK_BYTES, MAX_ARGS, SPIN_ITERATIONS, SPIN_ITERATIONS_OVERSUBSCRIBED, commandBlock, failureMessage, parseFault, type CommandBlock, type FaultSpec } from './protocol.ts';
+import { kernelTable, kernelNames, callKernel, sliceFor, type KernelName, type ThreadScratch } from './kernel-table.ts';
+
+const WAIT_SLICE_MS = 20; // the main thread re-checks for failures at least this often
+
+export class WorkerError extends Error {
+  override name = 'WorkerError';
+}
+
+export class Dispatcher {
+  private readonly kernelIndex = new Map<KernelName, number>(kernelNames.map((n, i) => [n, i]));
+  private readonly block: CommandBlock;
+  private workers: Worker[] = [];
+  private failed: string | null = null;
+  private readonly spinLimit: number;
+
+  private constructor(
+    private readonly kernels: Kernels,
+    private threadCount: number,
+    private readonly scratch: ThreadScratch[],
+  ) {
+    this.block = commandBlock(new SharedArrayBuffer(BLOCK_BYTES));
+    this.spinLimit = threadCount > availableParallelism() ? SPIN_ITERATIONS_OVERSUBSCRIBED : SPIN_ITERATIONS;
+  }
+
+  // One thread: kernels run on the calling thread, no workers.
+  static single(kernels: Kernels, scratch: ThreadScratch): Dispatcher {
+    return new Dispatcher(kernels, 1, [scratch]);
+  }
+
+  // scratch[i] is thread i's scratch (0 = the main thread).
+  static async create(
+    module: WebAssembly.Module, memory: WebAssembly.Memory, kernels: Kernels, threads: number, scratch: ThreadScratch[],
+    fault: FaultSpec | null = parseFault(process.env.WASMGPT_FAULT),
+  ): Promise<Dispatcher> {
+    const d = new Dispatcher(kernels, threads, scratch);
+    const boot = new URL('./worker-boot.mjs', import.meta.url);
+    const ready: Promise<void>[] = [];
+    for (let index = 1; index < threads; index++) {
+      const worker = new Worker(boot, {
+        workerData: { module, memory, control: d.block.ctrl.buffer, index, threads, scratch: scratch[index], fault, spinLimit: d.spinLimit },
+      });
+      worker.unref(); // a forgotten pool never keeps the process alive
+      d.workers.push(worker);
+      ready.push(new Promise((resolve, reject) => {
+        worker.once('message', () => resolve());
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new WorkerError(`worker ${index} exited with code ${code} while starting`)));
+      }));
+    }
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      await d.dispose();
+      throw e;
+    }
+    for (const w of d.workers) {
+      w.removeAllListeners('exit');
+      w.removeAllListeners('error');
+      w.on('error', () => {}); // reported through the command block
+    }
+    return d;
+  }
+
+  get threads(): number {
+    return this.threadCount;
+  }
+
+  // Runs kernel `name` with `fixed` arguments on [start, end), split in multiples of grain.
+  run(name: KernelName, fixed: readonly number[], start: number, end: number, grain = 1): void {
+    if (this.failed) throw new WorkerError(`thread pool is unusable after an earlier failure: ${this.failed}`);
+    const fn = this.kernels[name] as unknown as (...a: number[]) => unknown;
+    const tail = kernelTable[name];
+    if (this.threadCount === 1 || end - start <= grain) {
+      callKernel(fn, tail, fixed, fixed.length, start, end, this.scratch[0]);
+      return;
+    }
+    if (fixed.length > MAX_ARGS) throw new RangeError(`${name}: too many arguments for the command block`);
+    const { ctrl, args } = this.block;
+    for (let i = 0; i < fixed.length; i++) args[i] = fixed[i];
+    ctrl[CTRL.KERNEL] = this.kernelIndex.get(name)!;
+    ctrl[CTRL.NFIXED] = fixed.length;
+    ctrl[CTRL.START] = start;
+    ctrl[CTRL.END] = end;
+    ctrl[CTRL.GRAIN] = grain;
+    Atomics.store(ctrl, CTRL.DONE, 0);
+    Atomics.add(ctrl, CTRL.SEQ, 1);
+    Atomics.notify(ctrl, CTRL.SEQ);
+
+    let mainError: unknown = null;
+    try {
+      const [s, e] = sliceFor(0, this.threadCount, start, end, grain);
+      if (s < e) callKernel(fn, tail, fixed, fixed.length, s, e, this.scratch[0]);
+    } catch (e) {
+      mainError = e;
+    }
+    this.waitForWorkers();
+    if (mainError) throw mainError;
+  }
+
+  private waitForWorkers(): void {
+    const { ctrl } = this.block;
+    const need = this.threadCount - 1;
+    let spins = 0;
+    for (;;) {
+      const done = Atomics.load(ctrl, CTRL.DONE);
+      if (Atomics.load(ctrl, CTRL.ERROR)) {
+        this.failed = failureMessage(this.block);
+        throw new WorkerError(this.failed);
+      }
+      if (done >= need) return;
+      if (++spins > this.spinLimit) Atomics.wait(ctrl, CTRL.DONE, done, WAIT_SLICE_MS);
+    }
+  }
+
+  // Stops the workers; later dispatches run on the calling thread alone.
+  async dispose(): Promise<void> {
+    if (this.threadCount === 1) return;
+    this.threadCount = 1;
+    const { ctrl } = this.block;
+    Atomics.store(ctrl, CTRL.SHUTDOWN, 1);
+    Atomics.add(ctrl, CTRL.SEQ, 1);
+    Atomics.notify(ctrl, CTRL.SEQ);
+    const workers = this.workers;
+    this.workers = [];
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,61 @@
+// A pool worker: instantiates the kernel module over the shared memory, then runs
+// its slice of every dispatch until shutdown. Failures are reported through the
+// command block (a main thread blocked in Atomics.wait hears no 'error' event).
+import { parentPort, workerData } from 'node:worker_threads';
+import { instantiateKernels, type Kernels } from './wasm.ts';
+import { CTRL, commandBlock, reportFailure, type FaultSpec } from './protocol.ts';
+import { kernelNames, kernelTable, callKernel, sliceFor, type ThreadScratch } from './kernel-table.ts';
+
+interface WorkerInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  control: SharedArrayBuffer;
+  index: number; // 1 .. threads-1 (the main thread is 0)
+  threads: number;
+  scratch: ThreadScratch;
+  fault: FaultSpec | null;
+  spinLimit: number;
+}
+
+const init = workerData as WorkerInit;
+const block = commandBlock(init.control);
+const { ctrl } = block;
+const kernels = instantiateKernels(init.module, init.memory) as unknown as Record<string, (...a: number[]) => unknown>;
+void (kernels as unknown as Kernels);
+
+process.on('exit', (code) => {
+  if (!Atomics.load(ctrl, CTRL.SHUTDOWN)) reportFailure(block, init.index, `worker ${init.index} exited with code ${code}`);
+});
+
+// read the sequence number before announcing readiness: the first dispatch may follow at once
+let seen = Atomics.load(ctrl, CTRL.SEQ);
+parentPort!.postMessage('ready');
+
+let dispatches = 0;
+for (;;) {
+  // wait for the next dispatch: spin, then sleep
+  let spins = 0;
+  while (Atomics.load(ctrl, CTRL.SEQ) === seen) {
+    if (++spins > init.spinLimit) {
+      Atomics.wait(ctrl, CTRL.SEQ, seen);
+      spins = 0;
+    }
+  }
+  seen = Atomics.load(ctrl, CTRL.SEQ);
+  if (Atomics.load(ctrl, CTRL.SHUTDOWN)) break;
+  dispatches++;
+  try {
+    const fault = init.fault;
+    if (fault && fault.worker === init.index && fault.dispatch === dispatches) {
+      if (fault.kind === 'exit') process.exit(3);
+      throw new Error(`injected failure in worker ${init.index} at dispatch ${dispatches}`);
+    }
+    const name = kernelNames[Atomics.load(ctrl, CTRL.KERNEL)];
+    const [start, end] = sliceFor(init.index, init.threads, Atomics.load(ctrl, CTRL.START), Atomics.load(ctrl, CTRL.END), Atomics.load(ctrl, CTRL.GRAIN));
+    if (start < end) callKernel(kernels[name], kernelTable[name], block.args, Atomics.load(ctrl, CTRL.NFIXED), start, end, init.scratch);
+  } catch (e) {
+    reportFailure(block, init.index, `worker ${init.index}: ${(e as Error)?.message ?? String(e)}`);
+  }
+  Atomics.add(ctrl, CTRL.DONE, 1);
+  Atomics.notify(ctrl, CTRL.DONE);
+}
