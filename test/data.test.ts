@@ -41,17 +41,17 @@ describe('loadDefaultCorpus', () => {
 });
 
 describe('loadCorpus', () => {
-  it('reads files and directories recursively, sorted by path, with CRLF turned into LF', () => {
+  it('reads files and directories recursively, all sorted by path, with CRLF turned into LF', () => {
     const dir = freshDir();
     mkdirSync(join(dir, 'sub'));
     writeFileSync(join(dir, 'b.md'), 'second\r\nline');
     writeFileSync(join(dir, 'a.txt'), 'first');
     writeFileSync(join(dir, 'sub', 'c'), 'third');
-    const single = join(freshDir(), 'single.txt');
+    const single = join(freshDir(), 'single.txt'); // a later directory than `dir`
     writeFileSync(single, 'alone');
     const docs = loadCorpus([single, dir]);
-    expect(docs.map((d) => d.name)).toEqual([single, join(dir, 'a.txt'), join(dir, 'b.md'), join(dir, 'sub', 'c')]);
-    expect(docs.map((d) => d.text)).toEqual(['alone', 'first', 'second\nline', 'third']);
+    expect(docs.map((d) => d.name)).toEqual([join(dir, 'a.txt'), join(dir, 'b.md'), join(dir, 'sub', 'c'), single]);
+    expect(docs.map((d) => d.text)).toEqual(['first', 'second\nline', 'third', 'alone']);
   });
 
   it('names a missing path and the --data argument', () => {
@@ -61,12 +61,19 @@ describe('loadCorpus', () => {
     expect(err.message).toContain('--data');
   });
 
-  it('rejects a binary file given explicitly, naming it', () => {
+  it('skips a binary file given explicitly with a warning; with nothing else the corpus is empty, naming it', () => {
     const file = join(freshDir(), 'image.bin');
     writeFileSync(file, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01, 0x02]));
-    const err = dataErrorFrom(() => loadCorpus([file]));
-    expect(err.message).toContain(file);
-    expect(err.message).toMatch(/binary/);
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const err = dataErrorFrom(() => loadCorpus([file]));
+      expect(err.message).toContain(file);
+      expect(err.message).toMatch(/empty.*binary/);
+      const warnings = stderr.mock.calls.map((call) => String(call[0]));
+      expect(warnings.some((w) => w.startsWith('warning:') && w.includes(file) && /binary/.test(w))).toBe(true);
+    } finally {
+      stderr.mockRestore();
+    }
   });
 
   it('skips a binary file inside a directory with a warning', () => {
@@ -106,6 +113,7 @@ describe('CharTokenizer', () => {
     expect(ids.length).toBe(codePoints.length);
     expect(tok.decode(ids)).toBe(text);
     expect(tok.vocabSize).toBe(new Set(codePoints).size + 1);
+    expect(tok.eotToken).toBe(tok.encode('\n')[0]);
     expect(tok.encode('𝄞')).toHaveLength(1);
     expect(tok.encode('\u0301')).toHaveLength(1);
     expect(ids.every((id) => id >= 1 && id < tok.vocabSize)).toBe(true);
@@ -215,6 +223,20 @@ describe('BatchSampler', () => {
   it('is deterministic for a seed and differs across seeds', () => {
     expect(draw(7, 5)).toEqual(draw(7, 5));
     expect(draw(7, 5)).not.toEqual(draw(8, 5));
+  });
+
+  it('reads uint16 arrays and views the same way as uint32 arrays', () => {
+    const wide = new BatchSampler(tokens, B, T, 9);
+    const narrowBacking = new Uint16Array(600);
+    narrowBacking.set(tokens, 50);
+    const narrow = new BatchSampler(narrowBacking.subarray(50, 550), B, T, 9);
+    for (let step = 0; step < 5; step++) {
+      const [x1, y1, x2, y2] = [0, 1, 2, 3].map(() => new Int32Array(B * T));
+      wide.next(x1!, y1!);
+      narrow.next(x2!, y2!);
+      expect(x2).toEqual(x1);
+      expect(y2).toEqual(y1);
+    }
   });
 
   it('fills rows of consecutive tokens with y shifted one ahead of x', () => {

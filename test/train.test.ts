@@ -18,7 +18,8 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-train-'));
 function tiny(overrides: Partial<TrainConfig> = {}): Partial<TrainConfig> {
   return {
     nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 16, batchSize: 4, maxIters: 10, evalInterval: 5, evalIters: 2,
-    warmupIters: 2, lrDecayIters: 10, sampleTokens: 0, outDir: join(tmp(), 'out'), ...overrides,
+    warmupIters: 2, lrDecayIters: 10, sampleTokens: 0, outDir: join(tmp(), 'out'), tokenizer: 'char', cacheDir: null, threads: 1,
+    ...overrides,
   };
 }
 
@@ -125,6 +126,7 @@ describe('training', () => {
     const result = await train({
       nLayer: 2, nHead: 4, nEmbd: 64, blockSize: 32, batchSize: 8, maxIters: 120, evalInterval: 60, evalIters: 4,
       warmupIters: 10, lrDecayIters: 120, lr: 3e-3, sampleTokens: 20, outDir: join(dir, 'out'), logFile,
+      tokenizer: 'char', cacheDir: join(dir, 'cache'), threads: 1,
     }, quiet);
     const first = result.evals[0];
     const last = result.evals[result.evals.length - 1];
@@ -179,7 +181,7 @@ describe('checkpoints', () => {
   it('Ctrl-C saves a checkpoint and exits 130', async () => {
     const outDir = join(tmp(), 'out');
     const child = spawn(process.execPath, ['--import', 'tsx', 'train.ts', '--data', textFile(poem), '--max-iters', '100000',
-      '--n-layer', '1', '--n-embd', '32', '--n-head', '2', '--block-size', '16', '--out-dir', outDir], { cwd: root });
+      '--n-layer', '1', '--n-embd', '32', '--n-head', '2', '--block-size', '16', '--out-dir', outDir, '--tokenizer', 'char', '--no-cache'], { cwd: root });
     let out = '';
     const code = await new Promise<number | null>((resolve) => {
       child.stdout.on('data', (d) => {

@@ -1,5 +1,6 @@
 // The training loop, top to bottom: data -> model -> (forward, backward, clip,
 // AdamW) x maxIters with periodic evaluation -> checkpoint -> sample.
+import { createHash } from 'node:crypto';
 import { Engine } from '../engine/engine.ts';
 import { formatBytes } from '../engine/arena.ts';
 import { MAX_PAGES, WASM_PAGE_BYTES } from '../engine/wasm.ts';
@@ -8,8 +9,8 @@ import { GPT } from '../model/gpt.ts';
 import type { GPTConfig } from '../model/config.ts';
 import { parameterLayout } from '../model/parameters.ts';
 import { memoryPlan, type MemoryPlan } from '../model/buffers.ts';
-import { loadCorpus, loadDefaultCorpus } from '../data/corpus.ts';
-import { buildCharTokenizer, splitTokens, BatchSampler, type TokenSplit } from '../data/dataset.ts';
+import { buildDataset, type Dataset } from '../data/pipeline.ts';
+import { BatchSampler, type TokenArray } from '../data/dataset.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
 import { defaultTrainConfig, validateTrainConfig, ConfigError, type TrainConfig } from './config.ts';
 import { learningRate } from './schedule.ts';
@@ -45,17 +46,12 @@ export interface TrainResult {
   tokenizer: Tokenizer;
 }
 
-export interface PreparedData {
-  tokenizer: Tokenizer;
-  split: TokenSplit;
-  documents: number;
-}
+/** Tokenizer, train/val split, counts, the summary lines and the log's `data` record (src/data/pipeline.ts). */
+export type PreparedData = Dataset;
 
 export function prepareData(config: TrainConfig): PreparedData {
-  const docs = config.data.length > 0 ? loadCorpus(config.data) : loadDefaultCorpus();
-  const tokenizer = buildCharTokenizer(docs);
-  const split = splitTokens(docs, tokenizer, { valFraction: config.valFraction, blockSize: config.blockSize });
-  return { tokenizer, split, documents: docs.length };
+  const { data, tokenizer, compactVocab, clean, cacheDir, valFraction, blockSize } = config;
+  return buildDataset({ data, tokenizer, compactVocab, clean, cacheDir, valFraction, blockSize });
 }
 
 export function modelConfigFor(config: TrainConfig, vocabSize: number): GPTConfig {
@@ -65,7 +61,7 @@ export function modelConfigFor(config: TrainConfig, vocabSize: number): GPTConfi
 
 // The memory plan before anything is allocated; a plan over the wasm32 limit is refused.
 export function checkMemoryPlan(engine: Engine, modelConfig: GPTConfig, batchSize: number): MemoryPlan {
-  const plan = memoryPlan(modelConfig, parameterLayout(modelConfig), batchSize, engine.kernels.gemmScratchBytes());
+  const plan = memoryPlan(modelConfig, parameterLayout(modelConfig), batchSize, Engine.scratchBytesPerThread(engine.kernels), engine.threads);
   if (engine.arena.base + plan.total > WASM32_LIMIT) {
     throw new ConfigError(
       `memory plan needs ${formatBytes(plan.total)}, over the 4 GiB wasm32 limit ` +
@@ -74,6 +70,11 @@ export function checkMemoryPlan(engine: Engine, modelConfig: GPTConfig, batchSiz
     );
   }
   return plan;
+}
+
+// SHA-256 of the parameters' fp32 bytes: equal hashes = bitwise-equal weights.
+export function paramsHash(params: Float32Array): string {
+  return createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
 }
 
 export function describePlan(plan: MemoryPlan): string {
@@ -88,23 +89,24 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   const print = hooks.print ?? ((line: string) => console.log(line));
   const started = performance.now();
   const log = new RunLog(config.logFile);
+  let disposeEngine = async () => {};
   try {
     // data
     const data = prepareData(config);
     const { tokenizer, split } = data;
-    print(`data: ${data.documents} documents, ${tokenizer.kind} tokenizer, vocab ${tokenizer.vocabSize}, ` +
-      `train ${split.train.length} tokens, val ${split.val.length} tokens ` +
-      `(${split.byPosition ? 'split by position' : `split by document: ${split.trainDocs} train / ${split.valDocs} val`})`);
+    for (const line of data.summary) print(line);
+    log.write(data.record);
 
     // model and optimizer
-    const engine = new Engine({ kernels: config.kernels });
+    const engine = await Engine.create({ kernels: config.kernels, threads: config.threads });
+    disposeEngine = () => engine.dispose();
     const modelConfig = modelConfigFor(config, tokenizer.vocabSize);
     const plan = checkMemoryPlan(engine, modelConfig, config.batchSize);
     const model = new GPT(engine, modelConfig, config.batchSize);
     model.init(config.seed);
     const optimizer = new AdamW(model, { beta1: config.beta1, beta2: config.beta2, eps: 1e-8, weightDecay: config.weightDecay });
     print(`model: ${config.nLayer} layers, ${config.nHead} heads, n_embd ${config.nEmbd}, block ${config.blockSize}, ` +
-      `${(model.numParams / 1e6).toFixed(2)}M parameters; kernels: ${engine.build}; threads: 1`);
+      `${(model.numParams / 1e6).toFixed(2)}M parameters; kernels: ${engine.build}; threads: ${engine.threads}`);
     print(describePlan(plan));
 
     const B = config.batchSize;
@@ -112,7 +114,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     const x = new Int32Array(B * T);
     const y = new Int32Array(B * T);
     const trainBatches = new BatchSampler(split.train, B, T, config.seed);
-    const evaluate = (tokens: Uint32Array, seed: number): number => {
+    const evaluate = (tokens: TokenArray, seed: number): number => {
       // the same batches at every evaluation, so evaluations compare like with like
       const batches = new BatchSampler(tokens, B, T, seed);
       let sum = 0;
@@ -197,7 +199,8 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     const peakRssBytes = process.resourceUsage().maxRSS * 1024;
     log.write({
       type: 'done', steps: stepMs.length, wall_s: wallS, tok_per_s: tokPerS, peak_arena_bytes: engine.arena.peakBytes,
-      peak_rss_bytes: peakRssBytes, threads: 1, warmup_steps: THROUGHPUT_WARMUP_STEPS, kernels: engine.build,
+      peak_rss_bytes: peakRssBytes, threads: engine.threads, warmup_steps: THROUGHPUT_WARMUP_STEPS, kernels: engine.build,
+      params_hash: paramsHash(model.params()),
       interrupted,
     });
     print(`done: ${stepMs.length} steps in ${wallS.toFixed(1)} s, ${Math.round(tokPerS)} tok/s (median step), ` +
@@ -208,5 +211,6 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     };
   } finally {
     log.close();
+    await disposeEngine();
   }
 }
