@@ -5,10 +5,14 @@
 // Ranges are over (batch, head) pairs [bhStart, bhEnd): each pair owns its rows of
 // att and its slices of dqkv, so pairs never write the same memory.
 // Attention dropout masks probability (b, h, t, t2) by its index in att.
-import { dot, axpy, zero } from './simd';
-import { keepElement } from './random';
-import { expShifted, scale as scaleRow } from './math';
+import { dot, dot4, axpy, axpy4, zero } from './simd';
+import { keepElement, keepMask4 } from './random';
+import { expShifted, exp4, exp1, rowMax, scale as scaleRow } from './math';
+import { MR, NR, microKernel, edgeUpdate, packPanelsB } from './matmul';
 
+// Four keys at a time: dot4 (four independent accumulators) for the scores, axpy4 (one
+// load and store of the output per four keys) for p v. The blocked kernels further
+// down are faster still and keep no [B, H, T, T] probabilities.
 export function attentionForward(
   out: usize, att: usize, qkv: usize, B: i32, T: i32, C: i32, H: i32,
   dropKey: u32, dropThreshold: u32, dropScale: f32, bhStart: i32, bhEnd: i32,
@@ -19,6 +23,7 @@ export function attentionForward(
   const outRow = <usize>C << 2;
   const headOff = <usize>hs << 2;
   const kOff = <usize>C << 2;
+  const sv = f32x4.splat(scale), dsv = f32x4.splat(dropScale);
   for (let bh = bhStart; bh < bhEnd; bh++) {
     const b = bh / H;
     const h = bh % H;
@@ -27,24 +32,29 @@ export function attentionForward(
       const q = qkvB + <usize>t * qkvRow;
       const rowIndex = <u32>(bh * T + t) * <u32>T;
       const attRow = att + (<usize>rowIndex << 2);
-      // scaled scores and their max, keys t2 <= t only
-      let maxv: f32 = -Infinity;
-      for (let t2 = 0; t2 <= t; t2++) {
-        const s = dot(q, qkvB + <usize>t2 * qkvRow + kOff, hs) * scale;
-        store<f32>(attRow + (<usize>t2 << 2), s);
-        if (s > maxv) maxv = s;
+      const n = t + 1;
+      // scaled scores, keys t2 <= t only
+      let t2 = 0;
+      for (; t2 + 4 <= n; t2 += 4) {
+        v128.store(attRow + (<usize>t2 << 2), f32x4.mul(dot4(q, qkvB + <usize>t2 * qkvRow + kOff, qkvRow, hs), sv));
       }
-      const sum = expShifted(attRow, attRow, t + 1, maxv);
-      scaleRow(attRow, t + 1, <f32>1.0 / sum);
-      for (let t2 = t + 1; t2 < T; t2++) store<f32>(attRow + (<usize>t2 << 2), 0);
+      for (; t2 < n; t2++) store<f32>(attRow + (<usize>t2 << 2), dot(q, qkvB + <usize>t2 * qkvRow + kOff, hs) * scale);
+      const maxv = rowMax(attRow, n);
+      const sum = expShifted(attRow, attRow, n, maxv);
+      scaleRow(attRow, n, <f32>1.0 / sum);
+      for (t2 = n; t2 < T; t2++) store<f32>(attRow + (<usize>t2 << 2), 0);
       // out_t = sum_t2 dropout(att[t, t2]) v_t2
       const o = out + <usize>(b * T + t) * outRow + <usize>h * headOff;
       zero(o, hs);
-      for (let t2 = 0; t2 <= t; t2++) {
+      t2 = 0;
+      for (; t2 + 4 <= n; t2 += 4) {
+        let p = v128.load(attRow + (<usize>t2 << 2));
+        if (dropThreshold) p = v128.and(f32x4.mul(p, dsv), keepMask4(dropKey, rowIndex + <u32>t2, dropThreshold));
+        axpy4(o, p, qkvB + <usize>t2 * qkvRow + 2 * kOff, qkvRow, hs);
+      }
+      for (; t2 < n; t2++) {
         let p = load<f32>(attRow + (<usize>t2 << 2));
-        if (dropThreshold) {
-          p = keepElement(dropKey, rowIndex + <u32>t2, dropThreshold) ? p * dropScale : 0;
-        }
+        if (dropThreshold) p = select<f32>(p * dropScale, 0, keepElement(dropKey, rowIndex + <u32>t2, dropThreshold));
         axpy(o, p, qkvB + <usize>t2 * qkvRow + 2 * kOff, hs);
       }
     }
@@ -63,6 +73,7 @@ export function attentionBackward(
   const outRow = <usize>C << 2;
   const headOff = <usize>hs << 2;
   const kOff = <usize>C << 2;
+  const dsv = f32x4.splat(dropScale);
   for (let bh = bhStart; bh < bhEnd; bh++) {
     const b = bh / H;
     const h = bh % H;
@@ -78,34 +89,373 @@ export function attentionBackward(
       const dO = dout + <usize>(b * T + t) * outRow + <usize>h * headOff;
       const rowIndex = <u32>(bh * T + t) * <u32>T;
       const attRow = att + (<usize>rowIndex << 2);
-      // through out_t = sum_t2 p'_t2 v_t2, where p' is the dropped-out probability
-      let s: f32 = 0;
-      for (let t2 = 0; t2 <= t; t2++) {
-        const vOff = <usize>t2 * qkvRow + 2 * kOff;
-        let p = load<f32>(attRow + (<usize>t2 << 2));
-        let dp = dot(dO, qkvB + vOff, hs);
-        if (dropThreshold) {
-          if (keepElement(dropKey, rowIndex + <u32>t2, dropThreshold)) {
-            p *= dropScale;
-            dp *= dropScale;
-          } else {
-            p = 0;
-            dp = 0;
-          }
-        }
-        axpy(dqkvB + vOff, p, dO, hs);
-        store<f32>(scratch + (<usize>t2 << 2), dp);
-        s += load<f32>(attRow + (<usize>t2 << 2)) * dp;
+      const n = t + 1;
+      // through out_t = sum_t2 p'_t2 v_t2, where p' is the dropped-out probability:
+      // dp_t2 = dout_t . v_t2 (through the mask) into scratch, dv_t2 += p'_t2 dout_t
+      let t2 = 0;
+      for (; t2 + 4 <= n; t2 += 4) {
+        let dp = dot4(dO, qkvB + <usize>t2 * qkvRow + 2 * kOff, qkvRow, hs);
+        if (dropThreshold) dp = v128.and(f32x4.mul(dp, dsv), keepMask4(dropKey, rowIndex + <u32>t2, dropThreshold));
+        v128.store(scratch + (<usize>t2 << 2), dp);
       }
-      // through softmax, then through the scaled dot products
+      for (; t2 < n; t2++) {
+        let dp = dot(dO, qkvB + <usize>t2 * qkvRow + 2 * kOff, hs);
+        if (dropThreshold) dp = select<f32>(dp * dropScale, 0, keepElement(dropKey, rowIndex + <u32>t2, dropThreshold));
+        store<f32>(scratch + (<usize>t2 << 2), dp);
+      }
+      let s: f32 = 0;
+      for (t2 = 0; t2 < n; t2++) {
+        let p = load<f32>(attRow + (<usize>t2 << 2));
+        s += p * load<f32>(scratch + (<usize>t2 << 2));
+        if (dropThreshold) p = select<f32>(p * dropScale, 0, keepElement(dropKey, rowIndex + <u32>t2, dropThreshold));
+        axpy(dqkvB + <usize>t2 * qkvRow + 2 * kOff, p, dO, hs);
+      }
+      // through softmax, then through the scaled dot products: dS into scratch,
+      // dq_t += sum_t2 dS_t2 k_t2 (four keys at a time), dk_t2 += dS_t2 q_t
       const q = qkvB + <usize>t * qkvRow;
       const dq = dqkvB + <usize>t * qkvRow;
-      for (let t2 = 0; t2 <= t; t2++) {
-        const p = load<f32>(attRow + (<usize>t2 << 2));
-        const dScore = p * (load<f32>(scratch + (<usize>t2 << 2)) - s) * scale;
-        const kOffT2 = <usize>t2 * qkvRow + kOff;
-        axpy(dq, dScore, qkvB + kOffT2, hs);
-        axpy(dqkvB + kOffT2, dScore, q, hs);
+      for (t2 = 0; t2 < n; t2++) {
+        const o = scratch + (<usize>t2 << 2);
+        store<f32>(o, load<f32>(attRow + (<usize>t2 << 2)) * (load<f32>(o) - s) * scale);
+      }
+      t2 = 0;
+      for (; t2 + 4 <= n; t2 += 4) axpy4(dq, v128.load(scratch + (<usize>t2 << 2)), qkvB + <usize>t2 * qkvRow + kOff, qkvRow, hs);
+      for (; t2 < n; t2++) axpy(dq, load<f32>(scratch + (<usize>t2 << 2)), qkvB + <usize>t2 * qkvRow + kOff, hs);
+      for (t2 = 0; t2 < n; t2++) axpy(dqkvB + <usize>t2 * qkvRow + kOff, load<f32>(scratch + (<usize>t2 << 2)), q, hs);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Blocked causal attention on the matmul micro-kernel, saving only the row
+// log-sum-exp (lse [B, H, T]) instead of the probabilities [B, H, T, T]; the backward
+// pass recomputes them from q, k and lse. Per (batch, head) pair and block of BQ
+// query rows: scores S = q k^T for the key panels at or left of the diagonal only,
+// a fused scale + max + exp + normalize pass per row, then out = P v; backward: S again,
+// dP = dout v^T, dS = P (dP - rowsum(P dP)) scale, dq = dS k, dk += dS^T q, dv += P^T dout.
+// Dropout masks probability (b, h, t, t2) by its index ((b*H + h)*T + t)*T + t2, as above.
+// scratch: attentionScratchBytes(T, hs) bytes per caller. Ranges over (batch, head) pairs.
+
+const BQ: i32 = 64; // query rows per block (a multiple of MR)
+
+// @ts-ignore: decorator
+@inline function roundUp(x: i32, m: i32): i32 {
+  return (x + m - 1) / m * m;
+}
+
+export function attentionScratchBytes(T: i32, hs: i32): usize {
+  return area(0, T, hs, WS) + (<usize>(MR * NR + NR + MR * max(hs, T)) << 2) + 64;
+}
+
+// Scratch areas, in order, each 64-byte aligned:
+const KT: i32 = 0; // k^T panels [keys / NR][hs][NR] (B of S = q k^T)
+const VT: i32 = 1; // v^T panels (B of dP = dout v^T)
+const VP: i32 = 2; // v panels [hs / NR][T][NR] (B of out = P v)
+const KP: i32 = 3; // k panels (B of dq = dS k)
+const QI: i32 = 4; // q rows of the block, panels (B of dk += dS^T q)
+const DI: i32 = 5; // dout rows of the block, panels (B of dv += P^T dout)
+const PB: i32 = 6; // probabilities of the block [BQ + MR][pRow(T)]
+const DP: i32 = 7; // their gradient, then dS
+const WS: i32 = 8; // tile [MR * NR], NR floats of -0.0, one zero-padded MR-row A panel
+
+// @ts-ignore: decorator
+@inline function align64(x: usize): usize {
+  return (x + 63) & ~(<usize>63);
+}
+
+// Row length (floats) of the probability blocks: whole NR-column panels plus one cache
+// line, so that rows are not a multiple of 4 KiB apart (the transposed reads of
+// dv += P^T dout walk down a column: at a 4 KiB stride every row would fall in one L1 set).
+// @ts-ignore: decorator
+@inline function pRow(T: i32): i32 {
+  return roundUp(T, NR) + 16;
+}
+
+function area(scratch: usize, T: i32, hs: i32, which: i32): usize {
+  const rT = roundUp(T, NR);
+  const rH = roundUp(hs, NR);
+  let p = align64(scratch);
+  for (let i = 0; i < which; i++) {
+    const floats = i <= VT ? rT * hs : i <= KP ? rH * T : i <= DI ? rH * BQ : (BQ + MR) * pRow(T);
+    p = align64(p + (<usize>floats << 2));
+  }
+  return p;
+}
+
+// @ts-ignore: decorator
+@inline function wsTile(ws: usize): usize {
+  return ws;
+}
+
+// @ts-ignore: decorator
+@inline function wsZero(ws: usize): usize {
+  return ws + (<usize>(MR * NR) << 2);
+}
+
+// @ts-ignore: decorator
+@inline function wsEdgeA(ws: usize): usize {
+  return ws + (<usize>(MR * NR + NR) << 2);
+}
+
+function initWs(ws: usize): void {
+  for (let j = 0; j < NR; j++) store<f32>(wsZero(ws) + (<usize>j << 2), -0.0);
+}
+
+// C[mr, nr] (=, or += when accumulate) A B over kc, A element (r, k) at a + r*sr + k*sk,
+// B a k-major NR-column panel. Partial tiles go through scratch (same bits as full ones).
+function tileMM(
+  a: usize, sr: usize, sk: usize, bp: usize, kc: i32, c: usize, ldc: usize, accumulate: bool,
+  mr: i32, nr: i32, ws: usize,
+): void {
+  if (mr < MR) {
+    // copy the valid rows into a zero-padded panel (rows past mr may not be readable)
+    const d0 = wsEdgeA(ws);
+    for (let r = 0; r < MR; r++) {
+      let d = d0 + (<usize>r << 2);
+      let s = a + <usize>r * sr;
+      for (let k = 0; k < kc; k++) {
+        store<f32>(d, r < mr ? load<f32>(s) : 0);
+        d += <usize>MR << 2;
+        s += sk;
+      }
+    }
+    a = d0;
+    sr = 4;
+    sk = <usize>MR << 2;
+  }
+  if (mr == MR && nr == NR) {
+    if (accumulate) microKernel(a, sr, sk, bp, kc, c, ldc, c, ldc);
+    else microKernel(a, sr, sk, bp, kc, c, ldc, wsZero(ws), 0);
+  } else {
+    microKernel(a, sr, sk, bp, kc, wsTile(ws), <usize>(NR << 2), wsZero(ws), 0);
+    edgeUpdate(c, ldc, wsTile(ws), mr, nr, !accumulate, 0);
+  }
+}
+
+// dst[t - i0][key] = x_t . y_key for t in [i0, i0+rows) and every key panel that holds
+// a key <= t (x rows at x0 + t*xRow, y^T packed in yt); other entries are not written.
+function scoresBlock(dst: usize, ldp: usize, x0: usize, xRow: usize, yt: usize, hs: i32, i0: i32, rows: i32, ws: usize): void {
+  for (let ir = 0; ir < rows; ir += MR) {
+    const mr = min(MR, rows - ir);
+    const tLast = i0 + ir + mr - 1;
+    const a = x0 + <usize>(i0 + ir) * xRow;
+    const c = dst + <usize>ir * ldp;
+    for (let jr = 0; jr <= tLast; jr += NR) {
+      tileMM(a, xRow, 4, yt + (<usize>(jr * hs) << 2), hs, c + (<usize>jr << 2), ldp, false, mr, NR, ws);
+    }
+  }
+}
+
+// x[j] = exp(x[j] * scale - shift) over n floats; returns their sum (added in index
+// order). Four vectors per iteration: V8 shares exp4's constants between them.
+function expScaled(x: usize, n: i32, scale: f32, shift: f32): f32 {
+  const sv = f32x4.splat(scale), shv = f32x4.splat(shift);
+  let acc = f32x4.splat(0);
+  let j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const o = <usize>j << 2;
+    const e0 = exp4(f32x4.sub(f32x4.mul(v128.load(x + o), sv), shv));
+    const e1 = exp4(f32x4.sub(f32x4.mul(v128.load(x + o, 16), sv), shv));
+    const e2 = exp4(f32x4.sub(f32x4.mul(v128.load(x + o, 32), sv), shv));
+    const e3 = exp4(f32x4.sub(f32x4.mul(v128.load(x + o, 48), sv), shv));
+    v128.store(x + o, e0);
+    v128.store(x + o, e1, 16);
+    v128.store(x + o, e2, 32);
+    v128.store(x + o, e3, 48);
+    acc = f32x4.add(f32x4.add(f32x4.add(f32x4.add(acc, e0), e1), e2), e3);
+  }
+  for (; j + 4 <= n; j += 4) {
+    const o = <usize>j << 2;
+    const e = exp4(f32x4.sub(f32x4.mul(v128.load(x + o), sv), shv));
+    v128.store(x + o, e);
+    acc = f32x4.add(acc, e);
+  }
+  let sum = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  for (; j < n; j++) {
+    const o = <usize>j << 2;
+    const e = exp1(load<f32>(x + o) * scale - shift);
+    store<f32>(x + o, e);
+    sum += e;
+  }
+  return sum;
+}
+
+// sum_j a[j] b[j] over n floats
+function dotRow(a: usize, b: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(a + (<usize>j << 2)), v128.load(b + (<usize>j << 2))));
+  let s = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  for (; j < n; j++) s += load<f32>(a + (<usize>j << 2)) * load<f32>(b + (<usize>j << 2));
+  return s;
+}
+
+// x[j] = 0 for j in [from, to)
+// @ts-ignore: decorator
+@inline function zeroRange(x: usize, from: i32, to: i32): void {
+  if (to > from) memory.fill(x + (<usize>from << 2), 0, <usize>(to - from) << 2);
+}
+
+export function attentionForwardLse(
+  out: usize, lse: usize, qkv: usize, B: i32, T: i32, C: i32, H: i32,
+  dropKey: u32, dropThreshold: u32, dropScale: f32, scratch: usize, bhStart: i32, bhEnd: i32,
+): void {
+  const hs = C / H;
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>hs);
+  const qkvRow = <usize>(3 * C) << 2;
+  const outRow = <usize>C << 2;
+  const rT = roundUp(T, NR);
+  const ldp = <usize>pRow(T) << 2;
+  const kt = area(scratch, T, hs, KT), vp = area(scratch, T, hs, VP), pb = area(scratch, T, hs, PB);
+  const inv = area(scratch, T, hs, DP); // 1 / row sums of the block
+  const ws = area(scratch, T, hs, WS);
+  initWs(ws);
+  for (let bh = bhStart; bh < bhEnd; bh++) {
+    const b = bh / H;
+    const h = bh % H;
+    const qB = qkv + <usize>(b * T) * qkvRow + (<usize>(h * hs) << 2);
+    const kB = qB + (<usize>C << 2);
+    const vB = kB + (<usize>C << 2);
+    packPanelsB(kt, kB, 1, 3 * C, 0, hs, 0, T);
+    packPanelsB(vp, vB, 3 * C, 1, 0, T, 0, hs);
+    for (let i0 = 0; i0 < T; i0 += BQ) {
+      const rows = min(BQ, T - i0);
+      const i1 = i0 + rows;
+      scoresBlock(pb, ldp, qB, qkvRow, kt, hs, i0, rows, ws);
+      for (let t = i0; t < i1; t++) {
+        const row = pb + <usize>(t - i0) * ldp;
+        const rowIndex = <u32>(bh * T + t) * <u32>T;
+        // unnormalized exp(S scale - max scale); out is divided by the row sum below
+        const shift = rowMax(row, t + 1) * scale;
+        const sum = expScaled(row, t + 1, scale, shift);
+        store<f32>(lse + (<usize>(bh * T + t) << 2), shift + Mathf.log(sum));
+        store<f32>(inv + (<usize>(t - i0) << 2), <f32>1 / sum);
+        zeroRange(row, t + 1, min(rT, i1 + 1));
+        if (dropThreshold) {
+          for (let k = 0; k <= t; k++) {
+            const o = row + (<usize>k << 2);
+            store<f32>(o, select<f32>(load<f32>(o) * dropScale, 0, keepElement(dropKey, rowIndex + <u32>k, dropThreshold)));
+          }
+        }
+      }
+      // out rows = P v
+      const oB = out + <usize>(b * T + i0) * outRow + (<usize>(h * hs) << 2);
+      for (let jr = 0; jr < hs; jr += NR) {
+        const nr = min(NR, hs - jr);
+        const vpj = vp + (<usize>(jr * T) << 2);
+        for (let ir = 0; ir < rows; ir += MR) {
+          const mr = min(MR, rows - ir);
+          const kc = min(T, i0 + ir + MR);
+          tileMM(pb + <usize>ir * ldp, ldp, 4, vpj, kc, oB + <usize>ir * outRow + (<usize>jr << 2), outRow, false, mr, nr, ws);
+        }
+      }
+      for (let t = 0; t < rows; t++) scaleRow(oB + <usize>t * outRow, hs, load<f32>(inv + (<usize>t << 2)));
+    }
+  }
+}
+
+export function attentionBackwardLse(
+  dqkv: usize, dout: usize, qkv: usize, lse: usize, B: i32, T: i32, C: i32, H: i32,
+  dropKey: u32, dropThreshold: u32, dropScale: f32, scratch: usize, bhStart: i32, bhEnd: i32,
+): void {
+  const hs = C / H;
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>hs);
+  const qkvRow = <usize>(3 * C) << 2;
+  const outRow = <usize>C << 2;
+  const rT = roundUp(T, NR);
+  const ldp = <usize>pRow(T) << 2;
+  const kt = area(scratch, T, hs, KT), vt = area(scratch, T, hs, VT), kp = area(scratch, T, hs, KP);
+  const qI = area(scratch, T, hs, QI), dI = area(scratch, T, hs, DI), pb = area(scratch, T, hs, PB), dpb = area(scratch, T, hs, DP);
+  const ws = area(scratch, T, hs, WS);
+  initWs(ws);
+  const scv = f32x4.splat(scale);
+  for (let bh = bhStart; bh < bhEnd; bh++) {
+    const b = bh / H;
+    const h = bh % H;
+    const headOff = <usize>(h * hs) << 2;
+    const qB = qkv + <usize>(b * T) * qkvRow + headOff;
+    const kB = qB + (<usize>C << 2);
+    const vB = kB + (<usize>C << 2);
+    const dqB = dqkv + <usize>(b * T) * qkvRow + headOff;
+    const dkB = dqB + (<usize>C << 2);
+    const dvB = dkB + (<usize>C << 2);
+    const doB = dout + <usize>(b * T) * outRow + headOff;
+    for (let t = 0; t < T; t++) {
+      const d = dkB + <usize>t * qkvRow;
+      memory.fill(d, 0, <usize>hs << 2);
+      memory.fill(d + (<usize>C << 2), 0, <usize>hs << 2);
+    }
+    packPanelsB(kt, kB, 1, 3 * C, 0, hs, 0, T);
+    packPanelsB(vt, vB, 1, 3 * C, 0, hs, 0, T);
+    packPanelsB(kp, kB, 3 * C, 1, 0, T, 0, hs);
+    for (let i0 = 0; i0 < T; i0 += BQ) {
+      const rows = min(BQ, T - i0);
+      const i1 = i0 + rows;
+      scoresBlock(pb, ldp, qB, qkvRow, kt, hs, i0, rows, ws);
+      scoresBlock(dpb, ldp, doB, outRow, vt, hs, i0, rows, ws);
+      for (let t = i0; t < i1; t++) {
+        const pr = pb + <usize>(t - i0) * ldp;
+        const dr = dpb + <usize>(t - i0) * ldp;
+        const n = t + 1;
+        const shift = load<f32>(lse + (<usize>(bh * T + t) << 2));
+        // P = exp(S scale - lse), and D = sum_k P dP (dP through the dropout mask)
+        const rowIndex = <u32>(bh * T + t) * <u32>T;
+        expScaled(pr, n, scale, shift);
+        let D: f32 = 0;
+        if (!dropThreshold) {
+          D = dotRow(pr, dr, n);
+        } else {
+          for (let k = 0; k < n; k++) {
+            const o = <usize>k << 2;
+            const dp = select<f32>(load<f32>(dr + o) * dropScale, 0, keepElement(dropKey, rowIndex + <u32>k, dropThreshold));
+            store<f32>(dr + o, dp);
+            D += load<f32>(pr + o) * dp;
+          }
+        }
+        // dS = P (dP - D) scale in dr; P' = dropout(P) in pr
+        const Dv = f32x4.splat(D);
+        let k = 0;
+        for (; k + 4 <= n; k += 4) {
+          const o = <usize>k << 2;
+          const p = v128.load(pr + o);
+          v128.store(dr + o, f32x4.mul(f32x4.mul(p, f32x4.sub(v128.load(dr + o), Dv)), scv));
+        }
+        for (; k < n; k++) {
+          const o = <usize>k << 2;
+          store<f32>(dr + o, load<f32>(pr + o) * (load<f32>(dr + o) - D) * scale);
+        }
+        if (dropThreshold) {
+          for (k = 0; k < n; k++) {
+            const o = pr + (<usize>k << 2);
+            store<f32>(o, select<f32>(load<f32>(o) * dropScale, 0, keepElement(dropKey, rowIndex + <u32>k, dropThreshold)));
+          }
+        }
+        zeroRange(pr, n, min(rT, i1 + 1));
+        zeroRange(dr, n, min(rT, i1 + 1));
+      }
+      packPanelsB(qI, qB, 3 * C, 1, i0, rows, 0, hs);
+      packPanelsB(dI, doB, C, 1, i0, rows, 0, hs);
+      for (let jr = 0; jr < hs; jr += NR) {
+        const nr = min(NR, hs - jr);
+        const panelOff = <usize>(jr * rows) << 2;
+        // dv[key] += sum_t P'[t, key] dout[t], dk[key] += sum_t dS[t, key] q[t], keys < i1, t >= key
+        for (let k0 = 0; k0 < i1; k0 += MR) {
+          const mr = min(MR, i1 - k0);
+          const tStart = max(i0, k0);
+          const kc = i1 - tStart;
+          const aOff = <usize>(tStart - i0) * ldp + (<usize>k0 << 2);
+          const bOff = panelOff + (<usize>((tStart - i0) * NR) << 2);
+          const cOff = <usize>k0 * qkvRow + (<usize>jr << 2);
+          tileMM(pb + aOff, 4, ldp, dI + bOff, kc, dvB + cOff, qkvRow, true, mr, nr, ws);
+          tileMM(dpb + aOff, 4, ldp, qI + bOff, kc, dkB + cOff, qkvRow, true, mr, nr, ws);
+        }
+        // dq rows = dS k
+        const kpj = kp + (<usize>(jr * T) << 2);
+        for (let ir = 0; ir < rows; ir += MR) {
+          const mr = min(MR, rows - ir);
+          const kc = min(T, i0 + ir + MR);
+          tileMM(dpb + <usize>ir * ldp, ldp, 4, kpj, kc, dqB + <usize>(i0 + ir) * qkvRow + (<usize>jr << 2), qkvRow, false, mr, nr, ws);
+        }
       }
     }
   }

@@ -1,9 +1,10 @@
 // Kernel exports: one family per file. All pointers are byte offsets into the
 // imported shared memory; no kernel allocates.
-export { peakLoop, gemm, gemmScratchBytes, matmulForward, matmulBackwardInput, matmulBackwardWeights, biasBackward } from './matmul';
-export { layernormForward, layernormBackward } from './layernorm';
+export { peakLoop, gemm, gemmScratchBytes, matmulForward, matmulBackwardInput, matmulBackwardWeights, matmulBackwardWeightsBias, biasBackward,
+  matmulForwardGelu, matmulBackwardInputGelu } from './matmul';
+export { layernormForward, layernormBackward, residualLayernormForward } from './layernorm';
 export { geluForward, geluBackward } from './gelu';
-export { attentionForward, attentionBackward } from './attention';
+export { attentionForward, attentionBackward, attentionScratchBytes, attentionForwardLse, attentionBackwardLse } from './attention';
 export { crossEntropyForward, crossEntropyBackward } from './crossentropy';
 export { embeddingForward, tokenEmbeddingBackward, positionEmbeddingBackward } from './embedding';
 export { residualForward, residualDropoutForward, dropout } from './elementwise';

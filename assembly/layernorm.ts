@@ -1,6 +1,7 @@
 // LayerNorm over the last dimension C, for rows [rowStart, rowEnd).
 // Forward saves mean and rstd (one float each per row) for the backward pass.
 import { horizontalSum } from './simd';
+import { residualForward, residualDropoutForwardAt as residualDropoutForward } from './elementwise';
 
 const EPS: f32 = 1e-5;
 
@@ -10,43 +11,90 @@ export function layernormForward(
   C: i32, rowStart: i32, rowEnd: i32,
 ): void {
   const rowBytes = <usize>C << 2;
-  const c4 = C & ~3;
   for (let i = rowStart; i < rowEnd; i++) {
-    const x = inp + <usize>i * rowBytes;
-    const y = out + <usize>i * rowBytes;
-    let acc = f32x4.splat(0);
-    for (let j = 0; j < c4; j += 4) acc = f32x4.add(acc, v128.load(x + (<usize>j << 2)));
-    let s = horizontalSum(acc);
-    for (let j = c4; j < C; j++) s += load<f32>(x + (<usize>j << 2));
-    const m = s / <f32>C;
-    const mv = f32x4.splat(m);
-    acc = f32x4.splat(0);
-    for (let j = 0; j < c4; j += 4) {
-      const d = f32x4.sub(v128.load(x + (<usize>j << 2)), mv);
-      acc = f32x4.add(acc, f32x4.mul(d, d));
-    }
-    let v = horizontalSum(acc);
-    for (let j = c4; j < C; j++) {
-      const d = load<f32>(x + (<usize>j << 2)) - m;
-      v += d * d;
-    }
-    const r: f32 = 1.0 / Mathf.sqrt(v / <f32>C + EPS);
-    const rv = f32x4.splat(r);
-    for (let j = 0; j < c4; j += 4) {
-      const o = <usize>j << 2;
-      let n = f32x4.mul(f32x4.mul(f32x4.sub(v128.load(x + o), mv), rv), v128.load(weight + o));
-      if (bias) n = f32x4.add(n, v128.load(bias + o));
-      v128.store(y + o, n);
-    }
-    for (let j = c4; j < C; j++) {
-      const o = <usize>j << 2;
-      let n = (load<f32>(x + o) - m) * r * load<f32>(weight + o);
-      if (bias) n += load<f32>(bias + o);
-      store<f32>(y + o, n);
-    }
-    store<f32>(mean + (<usize>i << 2), m);
-    store<f32>(rstd + (<usize>i << 2), r);
+    normRow(out + <usize>i * rowBytes, mean + (<usize>i << 2), rstd + (<usize>i << 2), inp + <usize>i * rowBytes, weight, bias, C);
   }
+}
+
+// res = a + dropout(b) (the mask of residualDropoutForward over the whole [rows, C]
+// buffer; threshold 0: no dropout), then out, mean, rstd = layernorm(res), per row in
+// [rowStart, rowEnd) while the row is in cache. Replaces residualForward (or
+// residualDropoutForward) followed by layernormForward on its output, with the same bits.
+export function residualLayernormForward(
+  res: usize, out: usize, mean: usize, rstd: usize, a: usize, b: usize, weight: usize, bias: usize,
+  key: u32, threshold: u32, scale: f32, C: i32, rowStart: i32, rowEnd: i32,
+): void {
+  const rowBytes = <usize>C << 2;
+  for (let i = rowStart; i < rowEnd; i++) {
+    const o = <usize>i * rowBytes;
+    if (threshold) residualDropoutForward(res + o, a + o, b + o, key, threshold, scale, 0, C, i * C);
+    else residualForward(res + o, a + o, b + o, 0, C);
+    normRow(out + o, mean + (<usize>i << 2), rstd + (<usize>i << 2), res + o, weight, bias, C);
+  }
+}
+
+// One row: y = (x - mean) * rstd * weight + bias; stores mean and rstd.
+// @ts-ignore: decorator
+@inline function normRow(y: usize, meanAt: usize, rstdAt: usize, x: usize, weight: usize, bias: usize, C: i32): void {
+  const c4 = C & ~3;
+  const c16 = C & ~15;
+  // sums in four vector accumulators (one is a chain of dependent adds), combined in a
+  // fixed order: a row's statistics depend only on the row
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let j = 0;
+  for (; j < c16; j += 16) {
+    const p = x + (<usize>j << 2);
+    a0 = f32x4.add(a0, v128.load(p));
+    a1 = f32x4.add(a1, v128.load(p, 16));
+    a2 = f32x4.add(a2, v128.load(p, 32));
+    a3 = f32x4.add(a3, v128.load(p, 48));
+  }
+  for (; j < c4; j += 4) a0 = f32x4.add(a0, v128.load(x + (<usize>j << 2)));
+  let s = horizontalSum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (j = c4; j < C; j++) s += load<f32>(x + (<usize>j << 2));
+  const m = s / <f32>C;
+  const mv = f32x4.splat(m);
+  a0 = f32x4.splat(0); a1 = f32x4.splat(0); a2 = f32x4.splat(0); a3 = f32x4.splat(0);
+  for (j = 0; j < c16; j += 16) {
+    const p = x + (<usize>j << 2);
+    const d0 = f32x4.sub(v128.load(p), mv), d1 = f32x4.sub(v128.load(p, 16), mv);
+    const d2 = f32x4.sub(v128.load(p, 32), mv), d3 = f32x4.sub(v128.load(p, 48), mv);
+    a0 = f32x4.add(a0, f32x4.mul(d0, d0));
+    a1 = f32x4.add(a1, f32x4.mul(d1, d1));
+    a2 = f32x4.add(a2, f32x4.mul(d2, d2));
+    a3 = f32x4.add(a3, f32x4.mul(d3, d3));
+  }
+  for (; j < c4; j += 4) {
+    const d = f32x4.sub(v128.load(x + (<usize>j << 2)), mv);
+    a0 = f32x4.add(a0, f32x4.mul(d, d));
+  }
+  let v = horizontalSum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (j = c4; j < C; j++) {
+    const d = load<f32>(x + (<usize>j << 2)) - m;
+    v += d * d;
+  }
+  const r: f32 = 1.0 / Mathf.sqrt(v / <f32>C + EPS);
+  const rv = f32x4.splat(r);
+  if (bias) {
+    for (j = 0; j < c4; j += 4) {
+      const o = <usize>j << 2;
+      const n = f32x4.mul(f32x4.mul(f32x4.sub(v128.load(x + o), mv), rv), v128.load(weight + o));
+      v128.store(y + o, f32x4.add(n, v128.load(bias + o)));
+    }
+  } else {
+    for (j = 0; j < c4; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(y + o, f32x4.mul(f32x4.mul(f32x4.sub(v128.load(x + o), mv), rv), v128.load(weight + o)));
+    }
+  }
+  for (j = c4; j < C; j++) {
+    const o = <usize>j << 2;
+    let n = (load<f32>(x + o) - m) * r * load<f32>(weight + o);
+    if (bias) n += load<f32>(bias + o);
+    store<f32>(y + o, n);
+  }
+  store<f32>(meanAt, m);
+  store<f32>(rstdAt, r);
 }
 
 // dinp += d/dinp, dweight += sum_rows norm * dout, dbias += sum_rows dout (dbias may be 0).
@@ -67,17 +115,31 @@ export function layernormBackward(
     const mv = f32x4.splat(m);
     const rv = f32x4.splat(r);
     // two row means the input gradient needs: mean(dnorm), mean(dnorm * norm)
-    let accD = f32x4.splat(0);
-    let accDN = f32x4.splat(0);
-    for (let j = 0; j < c4; j += 4) {
+    // two accumulators per sum (each is a chain of dependent adds), combined in a fixed order
+    let accD = f32x4.splat(0), accD1 = f32x4.splat(0);
+    let accDN = f32x4.splat(0), accDN1 = f32x4.splat(0);
+    const c8 = C & ~7;
+    let j = 0;
+    for (; j < c8; j += 8) {
+      const o = <usize>j << 2;
+      const n0 = f32x4.mul(f32x4.sub(v128.load(x + o), mv), rv);
+      const n1 = f32x4.mul(f32x4.sub(v128.load(x + o, 16), mv), rv);
+      const dn0 = f32x4.mul(v128.load(weight + o), v128.load(dy + o));
+      const dn1 = f32x4.mul(v128.load(weight + o, 16), v128.load(dy + o, 16));
+      accD = f32x4.add(accD, dn0);
+      accD1 = f32x4.add(accD1, dn1);
+      accDN = f32x4.add(accDN, f32x4.mul(dn0, n0));
+      accDN1 = f32x4.add(accDN1, f32x4.mul(dn1, n1));
+    }
+    for (; j < c4; j += 4) {
       const o = <usize>j << 2;
       const n = f32x4.mul(f32x4.sub(v128.load(x + o), mv), rv);
       const dn = f32x4.mul(v128.load(weight + o), v128.load(dy + o));
       accD = f32x4.add(accD, dn);
       accDN = f32x4.add(accDN, f32x4.mul(dn, n));
     }
-    let sD = horizontalSum(accD);
-    let sDN = horizontalSum(accDN);
+    let sD = horizontalSum(f32x4.add(accD, accD1));
+    let sDN = horizontalSum(f32x4.add(accDN, accDN1));
     for (let j = c4; j < C; j++) {
       const o = <usize>j << 2;
       const n = (load<f32>(x + o) - m) * r;

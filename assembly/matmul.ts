@@ -5,55 +5,100 @@
 // are read through (row, column) element strides so the three forms of a Linear
 // (y = x W^T + b, dx = dy W, dW += dy^T x) need no transposed copies.
 // Rows [rowStart, rowEnd) of C are computed: the unit a thread pool splits.
-// Every element of C sums K in the same order whatever the row range, so results
-// do not depend on how rows are split.
+// Every element of C sums K in the same order whatever the row range (and whether it
+// falls in a full tile or an edge tile), so results do not depend on how rows are split.
+//
+// Blocking (Goto/BLIS order): for each column block jc (NC) and K block pc (KC), B is
+// packed into k-major panels of NR columns (4x4 transposes for W^T, vector copies
+// otherwise); for each row block ic (MC), A is packed into k-major MR-row panels (one
+// contiguous stream for the hardware prefetcher; reading A in place measured no
+// better) and the macro-kernel runs the micro-kernel over every (NR-column panel,
+// MR-row panel) pair. The weight gradient's bias gradient rides on its A packing.
 import { madd } from './simd';
+import { geluForward, geluBackward } from './gelu';
 
-// Micro-tile: MR rows x NR (two v128) columns of accumulators. Measured with
-// Node 20 (V8 11.3) on this AMD EPYC (Zen 3): 4x8 runs at ~40 GFLOP/s from L1 with
-// relaxed madd (peak loop ~45); 5x8 and 6x8 fall to ~20 (V8 spills accumulators).
-const MR: i32 = 4;
-const NR: i32 = 8;
-// Cache blocks: an A block (MC x KC) stays in L2, one B panel (KC x NR) in L1.
+// Micro-tile: MR rows x NR columns, MR*NR/4 v128 accumulators. Measured with Node 20
+// (V8 11.3) on AMD EPYC Zen 3: V8's scheduler issues every load of a loop iteration
+// first, so the MR broadcasts + NR/4 B vectors + accumulators (+1 product register
+// for mul + add) must fit the 15 allocatable xmm registers or it spills. 2x16 (14
+// live, 15 with mul + add) runs the relaxed madd peak loop's rate from L1 and was the
+// best tile in whole GEMMs here; 4x8 is close; 3x12 spills with mul + add; 5x8, 6x8,
+// 4x12 spill in both builds (~40% of peak).
+export const MR: i32 = 2;
+export const NR: i32 = 16;
+// Cache blocks: a KC x NR panel of B (16 KiB) stays in L1 while the MR x KC panels of
+// A (2 KiB, one contiguous stream) pass it; the MC x KC block of A stays in L2 and
+// the KC x NC block of B in L3.
 const KC: i32 = 256;
-const MC: i32 = 64;
-const NC: i32 = 4096;
+const MC: i32 = 128;
+const NC: i32 = 2048;
 
 const PACK_B_BYTES: usize = <usize>(KC * NC) << 2;
 const PACK_A_BYTES: usize = <usize>(MC * KC) << 2;
 const TILE_BYTES: usize = <usize>(MR * NR) << 2;
+const NZ_BYTES: usize = <usize>NR << 2;
 
 // Scratch bytes one caller (one thread) must pass to gemm.
 export function gemmScratchBytes(): usize {
-  return PACK_B_BYTES + PACK_A_BYTES + TILE_BYTES;
+  return PACK_B_BYTES + PACK_A_BYTES + TILE_BYTES + NZ_BYTES;
 }
 
 export function gemm(
   c: usize, a: usize, aRow: i32, aCol: i32, b: usize, bRow: i32, bCol: i32, bias: usize,
   M: i32, N: i32, K: i32, accumulate: i32, rowStart: i32, rowEnd: i32, scratch: usize,
 ): void {
+  gemmImpl(c, a, aRow, aCol, b, bRow, bCol, bias, 0, 0, M, N, K, accumulate, rowStart, rowEnd, scratch);
+}
+
+// Epilogues applied to finished rows of C (after the last K block).
+const EPI_NONE: i32 = 0;
+const EPI_GELU: i32 = 1; // aux = gelu(C): aux has C's layout; C keeps the pre-activation
+const EPI_GELU_GRAD: i32 = 2; // C *= gelu'(aux): aux holds the pre-activation
+
+// As gemm, plus: dbias nonzero: dbias[i] += sum_k A[i, k] for the rows in range (summed
+// while A is packed); epilogue/aux: see EPI_*.
+function gemmImpl(
+  c: usize, a: usize, aRow: i32, aCol: i32, b: usize, bRow: i32, bCol: i32, bias: usize, dbias: usize,
+  epilogue: i32, M: i32, N: i32, K: i32, accumulate: i32, rowStart: i32, rowEnd: i32, scratch: usize, aux: usize = 0,
+): void {
+  if (rowStart < 0) rowStart = 0;
   if (rowEnd > M) rowEnd = M;
-  if (rowStart >= rowEnd) return;
+  if (rowStart >= rowEnd || N <= 0) return;
   const ldc = <usize>N << 2;
-  if (!accumulate) initRows(c, bias, N, rowStart, rowEnd);
+  if (K <= 0) {
+    if (!accumulate) initRows(c, bias, N, rowStart, rowEnd);
+    if (epilogue != EPI_NONE) {
+      const o = <usize>rowStart * ldc;
+      applyEpilogue(epilogue, c + o, aux + o, rowEnd - rowStart, N, ldc);
+    }
+    return;
+  }
   const packB = scratch;
   const packA = scratch + PACK_B_BYTES;
   const tile = packA + PACK_A_BYTES;
+  const nz = tile + TILE_BYTES; // NR floats of -0.0: x + (-0) == x bitwise for every x
+  for (let j = 0; j < NR; j++) store<f32>(nz + (<usize>j << 2), -0.0);
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = min(KC, K - pc);
       packPanelsB(packB, b, bRow, bCol, pc, kc, jc, nc);
+      const first = pc == 0 && !accumulate;
+      const last = pc + kc >= K;
       for (let ic = rowStart; ic < rowEnd; ic += MC) {
         const mc = min(MC, rowEnd - ic);
-        packPanelsA(packA, a, aRow, aCol, ic, mc, pc, kc);
-        macroKernel(c + <usize>ic * ldc + (<usize>jc << 2), ldc, packA, packB, mc, nc, kc, tile);
+        packPanelsA(packA, a, aRow, aCol, ic, mc, pc, kc, jc == 0 ? dbias : 0);
+        const cOff = <usize>ic * ldc + (<usize>jc << 2);
+        macroKernel(c + cOff, ldc, packA, packB, mc, nc, kc, first, first && bias ? bias + (<usize>jc << 2) : 0, nz, tile);
+        // finished rows of this block (columns jc..jc+nc) through the epilogue, row by row
+        // (per tile, its stores to aux walked down a column of cache lines: slower)
+        if (last && epilogue != EPI_NONE) applyEpilogue(epilogue, c + cOff, aux + cOff, mc, nc, ldc);
       }
     }
   }
 }
 
-// C rows = bias (or 0) before the K loop accumulates into them
+// C rows = bias (or 0); only for K = 0
 function initRows(c: usize, bias: usize, N: i32, rowStart: i32, rowEnd: i32): void {
   const rowBytes = <usize>N << 2;
   for (let i = rowStart; i < rowEnd; i++) {
@@ -63,120 +108,256 @@ function initRows(c: usize, bias: usize, N: i32, rowStart: i32, rowEnd: i32): vo
   }
 }
 
-// A block rows [i0, i0+mc) x cols [k0, k0+kc) -> panels of MR rows, k-major:
-// panel[k*MR + r]; rows past mc are zero.
-function packPanelsA(dst: usize, a: usize, aRow: i32, aCol: i32, i0: i32, mc: i32, k0: i32, kc: i32): void {
-  const colStep = <usize>aCol << 2;
-  const panelStep = <usize>(MR << 2);
-  for (let ir = 0; ir < mc; ir += MR) {
-    const panel = dst + (<usize>(ir * kc) << 2);
-    for (let r = 0; r < MR; r++) {
-      let d = panel + (<usize>r << 2);
-      if (ir + r < mc) {
-        let src = a + ((<usize>(i0 + ir + r) * <usize>aRow + <usize>k0 * <usize>aCol) << 2);
-        for (let k = 0; k < kc; k++) {
-          store<f32>(d, load<f32>(src));
-          d += panelStep;
-          src += colStep;
-        }
-      } else {
-        for (let k = 0; k < kc; k++) {
-          store<f32>(d, 0);
-          d += panelStep;
-        }
-      }
-    }
-  }
-}
-
-// B block rows [k0, k0+kc) x cols [j0, j0+nc) -> panels of NR columns, k-major:
-// panel[k*NR + j]; columns past nc are zero.
-function packPanelsB(dst: usize, b: usize, bRow: i32, bCol: i32, k0: i32, kc: i32, j0: i32, nc: i32): void {
-  const rowStep = <usize>bRow << 2;
-  const panelStep = <usize>(NR << 2);
-  for (let jr = 0; jr < nc; jr += NR) {
-    const panel = dst + (<usize>(jr * kc) << 2);
-    for (let j = 0; j < NR; j++) {
-      let d = panel + (<usize>j << 2);
-      if (jr + j < nc) {
-        let src = b + ((<usize>k0 * <usize>bRow + <usize>(j0 + jr + j) * <usize>bCol) << 2);
-        for (let k = 0; k < kc; k++) {
-          store<f32>(d, load<f32>(src));
-          d += panelStep;
-          src += rowStep;
-        }
-      } else {
-        for (let k = 0; k < kc; k++) {
-          store<f32>(d, 0);
-          d += panelStep;
-        }
-      }
-    }
-  }
-}
-
-function macroKernel(c: usize, ldc: usize, packA: usize, packB: usize, mc: i32, nc: i32, kc: i32, tile: usize): void {
+// C block [mc, nc] (row stride ldc) over every (column panel, row panel) pair.
+// Full tiles: C = base + acc, where base is the bias row (stride 0), -0.0 (no bias)
+// on the first K block of a non-accumulating call, else C itself. Edge tiles: the
+// kernel writes acc to a scratch tile and the valid part is added to the same base
+// elementwise, which gives the same bits. Every element takes the same path whatever
+// the row range, but for the tile kind, and both kinds give the same bits.
+function macroKernel(
+  c: usize, ldc: usize, packA: usize, packB: usize, mc: i32, nc: i32, kc: i32,
+  first: bool, bias: usize, nz: usize, tile: usize,
+): void {
+  // each B panel (KC x NR) stays in L1 while the A panels stream past it from L2
+  // (A panels outer, for B blocks that fit L1, measured no better)
+  const panelStep = <usize>(MR * kc) << 2;
   for (let jr = 0; jr < nc; jr += NR) {
     const nr = min(NR, nc - jr);
-    const bp = packB + (<usize>(jr * kc) << 2);
+    let ap = packA;
     for (let ir = 0; ir < mc; ir += MR) {
-      const mr = min(MR, mc - ir);
-      const ap = packA + (<usize>(ir * kc) << 2);
-      const cp = c + <usize>ir * ldc + (<usize>jr << 2);
-      if (mr == MR && nr == NR) {
-        microKernel(ap, bp, kc, cp, ldc);
-      } else {
-        // edge tile: run the same kernel on a zeroed scratch tile, add the valid part
-        memory.fill(tile, 0, TILE_BYTES);
-        microKernel(ap, bp, kc, tile, <usize>(NR << 2));
-        addTile(cp, ldc, tile, mr, nr);
-      }
-    }
-  }
-}
-
-function addTile(c: usize, ldc: usize, tile: usize, mr: i32, nr: i32): void {
-  for (let r = 0; r < mr; r++) {
-    const row = c + <usize>r * ldc;
-    const src = tile + (<usize>(r * NR) << 2);
-    for (let j = 0; j < nr; j++) {
-      const p = row + (<usize>j << 2);
-      store<f32>(p, load<f32>(p) + load<f32>(src + (<usize>j << 2)));
+      tileKernel(c, ldc, ap, packB, ir, jr, min(MR, mc - ir), nr, kc, first, bias, nz, tile);
+      ap += panelStep;
     }
   }
 }
 
 // @ts-ignore: decorator
-@inline function microKernel(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize): void {
-  kernel4x8(ap, bp, kc, c, ldc);
+@inline function tileKernel(
+  c: usize, ldc: usize, ap: usize, packB: usize, ir: i32, jr: i32, mr: i32, nr: i32, kc: i32,
+  first: bool, bias: usize, nz: usize, tile: usize,
+): void {
+  const bp = packB + (<usize>(jr * kc) << 2);
+  const cp = c + <usize>ir * ldc + (<usize>jr << 2);
+  const sk = <usize>MR << 2;
+  if (mr == MR && nr == NR) {
+    if (first) microKernel(ap, 4, sk, bp, kc, cp, ldc, bias ? bias + (<usize>jr << 2) : nz, 0);
+    else microKernel(ap, 4, sk, bp, kc, cp, ldc, cp, ldc);
+  } else {
+    microKernel(ap, 4, sk, bp, kc, tile, <usize>(NR << 2), nz, 0);
+    edgeUpdate(cp, ldc, tile, mr, nr, first, bias ? bias + (<usize>jr << 2) : 0);
+  }
 }
 
-// C[4,8] += A panel (kc x 4) * B panel (kc x 8). One plain loop: V8 spills
-// accumulators when the body is unrolled or followed by a second loop.
-function kernel4x8(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  const end = bp + (<usize>kc << 5);
+export function edgeUpdate(c: usize, ldc: usize, tile: usize, mr: i32, nr: i32, first: bool, bias: usize): void {
+  for (let r = 0; r < mr; r++) {
+    const row = c + <usize>r * ldc;
+    const src = tile + (<usize>(r * NR) << 2);
+    for (let j = 0; j < nr; j++) {
+      const p = row + (<usize>j << 2);
+      const o = <usize>j << 2;
+      const base: f32 = first ? (bias ? load<f32>(bias + o) : -0.0) : load<f32>(p);
+      store<f32>(p, base + load<f32>(src + o));
+    }
+  }
+}
+
+// Finished rows of C (mr rows x nr columns at c, row stride ldc) through the epilogue.
+// gelu.ts's SIMD and scalar forms give the same bits, so how rows are split does not matter.
+function applyEpilogue(epilogue: i32, c: usize, aux: usize, mr: i32, nr: i32, ldc: usize): void {
+  for (let r = 0; r < mr; r++) {
+    const o = <usize>r * ldc;
+    if (epilogue == EPI_GELU) geluForward(aux + o, c + o, 0, nr);
+    else geluBackward(c + o, aux + o, c + o, 0, nr);
+  }
+}
+
+// A rows [i0, i0+mc) x cols [k0, k0+kc) -> panels of MR (2) rows, k-major:
+// panel[k*MR + r]; a row past mc is zero. With dbias, dbias[i] += sum over the block's
+// k of A[i, k]: sequential f32 sums from 0 (SIMD lanes and scalars give the same bits).
+function packPanelsA(dst: usize, a: usize, aRow: i32, aCol: i32, i0: i32, mc: i32, k0: i32, kc: i32, dbias: usize): void {
+  const colStep = <usize>aCol << 2;
+  const rowStep = <usize>aRow << 2;
+  const full = mc - mc % MR;
+  const panelBytes = <usize>(MR * kc) << 2;
+  let ir = 0;
+  if (aCol == 1) {
+    // rows contiguous in k: interleave pairs of rows, 4 k at a time
+    for (; ir < full; ir += MR) {
+      const r0 = a + ((<usize>(i0 + ir) * <usize>aRow + <usize>k0) << 2);
+      const r1 = r0 + rowStep;
+      const d = dst + <usize>(ir / MR) * panelBytes;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        const o = <usize>k << 2;
+        const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o);
+        v128.store(d + (o << 1), i32x4.shuffle(x0, x1, 0, 4, 1, 5));
+        v128.store(d + (o << 1), i32x4.shuffle(x0, x1, 2, 6, 3, 7), 16);
+      }
+      for (; k < kc; k++) {
+        const o = <usize>k << 2;
+        store<f32>(d + (o << 1), load<f32>(r0 + o));
+        store<f32>(d + (o << 1), load<f32>(r1 + o), 4);
+      }
+    }
+  } else if (aRow == 1) {
+    // rows contiguous across i (A = dout^T): one v128 per k fills two panels
+    for (; ir + 2 * MR <= full; ir += 2 * MR) {
+      let src = a + ((<usize>(i0 + ir) + <usize>k0 * <usize>aCol) << 2);
+      let d0 = dst + <usize>(ir / MR) * panelBytes;
+      let d1 = d0 + panelBytes;
+      const end = d0 + panelBytes;
+      if (dbias) {
+        let s = f32x4.splat(0);
+        while (d0 < end) {
+          const v = v128.load(src);
+          v128.store64_lane(d0, v, 0);
+          v128.store64_lane(d1, v, 1);
+          s = f32x4.add(s, v);
+          src += colStep;
+          d0 += 8;
+          d1 += 8;
+        }
+        const db = dbias + (<usize>(i0 + ir) << 2);
+        v128.store(db, f32x4.add(v128.load(db), s));
+      } else {
+        while (d0 < end) {
+          const v = v128.load(src);
+          v128.store64_lane(d0, v, 0);
+          v128.store64_lane(d1, v, 1);
+          src += colStep;
+          d0 += 8;
+          d1 += 8;
+        }
+      }
+    }
+  }
+  // remaining full panels (other layouts) and the partial panel: scalar
+  for (; ir < mc; ir += MR) {
+    const panel = dst + <usize>(ir / MR) * panelBytes;
+    const mr = min(MR, mc - ir);
+    const src0 = a + ((<usize>(i0 + ir) * <usize>aRow + <usize>k0 * <usize>aCol) << 2);
+    for (let r = 0; r < MR; r++) {
+      let d = panel + (<usize>r << 2);
+      if (r < mr) {
+        let src = src0 + <usize>r * rowStep;
+        let s: f32 = 0;
+        for (let k = 0; k < kc; k++) {
+          const v = load<f32>(src);
+          store<f32>(d, v);
+          s += v;
+          d += <usize>MR << 2;
+          src += colStep;
+        }
+        if (dbias) {
+          const db = dbias + (<usize>(i0 + ir + r) << 2);
+          store<f32>(db, load<f32>(db) + s);
+        }
+      } else {
+        for (let k = 0; k < kc; k++) {
+          store<f32>(d, 0);
+          d += <usize>MR << 2;
+        }
+      }
+    }
+  }
+}
+
+// B rows [k0, k0+kc) x cols [j0, j0+nc) -> panels of NR columns, k-major:
+// panel[k*NR + j]; columns past nc are zero. Vector copies when B's rows are
+// contiguous (dx = dy W, dW = dy^T x), 4x4 transposes when its columns are (W^T).
+export function packPanelsB(dst: usize, b: usize, bRow: i32, bCol: i32, k0: i32, kc: i32, j0: i32, nc: i32): void {
+  const rowStep = <usize>bRow << 2;
+  const colStep = <usize>bCol << 2;
+  const dRow = <usize>NR << 2;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const panel = dst + (<usize>(jr * kc) << 2);
+    const nr = min(NR, nc - jr);
+    const src0 = b + ((<usize>k0 * <usize>bRow + <usize>(j0 + jr) * <usize>bCol) << 2);
+    if (nr == NR && bCol == 1) {
+      let src = src0;
+      let d = panel;
+      const end = panel + <usize>kc * dRow;
+      while (d < end) {
+        for (let v = 0; v < NR; v += 4) v128.store(d + (<usize>v << 2), v128.load(src + (<usize>v << 2)));
+        src += rowStep;
+        d += dRow;
+      }
+      continue;
+    }
+    if (nr == NR && bRow == 1) {
+      for (let jg = 0; jg < NR; jg += 4) {
+        const s0 = src0 + <usize>jg * colStep;
+        const s1 = s0 + colStep, s2 = s1 + colStep, s3 = s2 + colStep;
+        const dg = panel + (<usize>jg << 2);
+        let k = 0;
+        for (; k + 4 <= kc; k += 4) {
+          const o = <usize>k << 2;
+          const x0 = v128.load(s0 + o), x1 = v128.load(s1 + o), x2 = v128.load(s2 + o), x3 = v128.load(s3 + o);
+          const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5);
+          const t1 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
+          const t2 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
+          const t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
+          const d = dg + <usize>k * dRow;
+          v128.store(d, i64x2.shuffle(t0, t2, 0, 2));
+          v128.store(d + dRow, i64x2.shuffle(t0, t2, 1, 3));
+          v128.store(d + 2 * dRow, i64x2.shuffle(t1, t3, 0, 2));
+          v128.store(d + 3 * dRow, i64x2.shuffle(t1, t3, 1, 3));
+        }
+        for (; k < kc; k++) {
+          const o = <usize>k << 2;
+          const d = dg + <usize>k * dRow;
+          store<f32>(d, load<f32>(s0 + o));
+          store<f32>(d, load<f32>(s1 + o), 4);
+          store<f32>(d, load<f32>(s2 + o), 8);
+          store<f32>(d, load<f32>(s3 + o), 12);
+        }
+      }
+      continue;
+    }
+    for (let j = 0; j < NR; j++) {
+      let d = panel + (<usize>j << 2);
+      if (j < nr) {
+        let src = src0 + <usize>j * colStep;
+        for (let k = 0; k < kc; k++) {
+          store<f32>(d, load<f32>(src));
+          d += dRow;
+          src += rowStep;
+        }
+      } else {
+        for (let k = 0; k < kc; k++) {
+          store<f32>(d, 0);
+          d += dRow;
+        }
+      }
+    }
+  }
+}
+
+// C[MR, NR] = base + A panel * B panel, base rows baseStride bytes apart.
+// A element (r, k) at a + r*sr + k*sk; B panel k-major, NR floats per k.
+// One plain K loop: V8 spills accumulators when the body is unrolled or followed by a
+// second loop.
+export function microKernel(a: usize, sr: usize, sk: usize, bp: usize, kc: i32, c: usize, ldc: usize, base: usize, baseStride: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
+  const end = bp + (<usize>kc << 6);
   while (bp < end) {
     const b0 = v128.load(bp);
     const b1 = v128.load(bp, 16);
-    let a = v128.load32_splat(ap);
-    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
-    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
-    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
-    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
-    ap += 16;
-    bp += 32;
+    const b2 = v128.load(bp, 32);
+    const b3 = v128.load(bp, 48);
+    let x = v128.load32_splat(a);
+    c00 = madd(x, b0, c00); c01 = madd(x, b1, c01); c02 = madd(x, b2, c02); c03 = madd(x, b3, c03);
+    x = v128.load32_splat(a + sr);
+    c10 = madd(x, b0, c10); c11 = madd(x, b1, c11); c12 = madd(x, b2, c12); c13 = madd(x, b3, c13);
+    a += sk;
+    bp += 64;
   }
-  v128.store(c, f32x4.add(v128.load(c), c00)); v128.store(c, f32x4.add(v128.load(c, 16), c01), 16); c += ldc;
-  v128.store(c, f32x4.add(v128.load(c), c10)); v128.store(c, f32x4.add(v128.load(c, 16), c11), 16); c += ldc;
-  v128.store(c, f32x4.add(v128.load(c), c20)); v128.store(c, f32x4.add(v128.load(c, 16), c21), 16); c += ldc;
-  v128.store(c, f32x4.add(v128.load(c), c30)); v128.store(c, f32x4.add(v128.load(c, 16), c31), 16);
+  v128.store(c, f32x4.add(v128.load(base), c00)); v128.store(c, f32x4.add(v128.load(base, 16), c01), 16);
+  v128.store(c, f32x4.add(v128.load(base, 32), c02), 32); v128.store(c, f32x4.add(v128.load(base, 48), c03), 48);
+  c += ldc; base += baseStride;
+  v128.store(c, f32x4.add(v128.load(base), c10)); v128.store(c, f32x4.add(v128.load(base, 16), c11), 16);
+  v128.store(c, f32x4.add(v128.load(base, 32), c12), 32); v128.store(c, f32x4.add(v128.load(base, 48), c13), 48);
 }
 
 // The three forms of a Linear layer. inp [rows, inDim], weight [outDim, inDim]
@@ -187,7 +368,7 @@ export function matmulForward(
   out: usize, inp: usize, weight: usize, bias: usize,
   rows: i32, inDim: i32, outDim: i32, rowStart: i32, rowEnd: i32, scratch: usize,
 ): void {
-  gemm(out, inp, inDim, 1, weight, 1, inDim, bias, rows, outDim, inDim, 0, rowStart, rowEnd, scratch);
+  gemmImpl(out, inp, inDim, 1, weight, 1, inDim, bias, 0, EPI_NONE, rows, outDim, inDim, 0, rowStart, rowEnd, scratch);
 }
 
 // dinp (+)= dout weight, for rows [rowStart, rowEnd)
@@ -195,7 +376,28 @@ export function matmulBackwardInput(
   dinp: usize, dout: usize, weight: usize,
   rows: i32, inDim: i32, outDim: i32, accumulate: i32, rowStart: i32, rowEnd: i32, scratch: usize,
 ): void {
-  gemm(dinp, dout, outDim, 1, weight, inDim, 1, 0, rows, inDim, outDim, accumulate, rowStart, rowEnd, scratch);
+  gemmImpl(dinp, dout, outDim, 1, weight, inDim, 1, 0, 0, EPI_NONE, rows, inDim, outDim, accumulate, rowStart, rowEnd, scratch);
+}
+
+// pre = inp weight^T + bias and out = gelu(pre), for rows [rowStart, rowEnd): the MLP's
+// c_fc and its GELU in one pass (each finished tile goes through GELU while in cache).
+// Bitwise equal to matmulForward into pre, then geluForward(out, pre).
+export function matmulForwardGelu(
+  out: usize, pre: usize, inp: usize, weight: usize, bias: usize,
+  rows: i32, inDim: i32, outDim: i32, rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  gemmImpl(pre, inp, inDim, 1, weight, 1, inDim, bias, 0, EPI_GELU, rows, outDim, inDim, 0, rowStart, rowEnd, scratch, out);
+}
+
+// dinp = (dout weight) * gelu'(pre), for rows [rowStart, rowEnd): the input gradient of
+// the MLP's c_proj taken straight through the GELU before it (dinp [rows, inDim] is
+// the gradient of pre). dinp must not alias pre. Bitwise equal to
+// matmulBackwardInput(dinp, ..., accumulate 0) then geluBackward(dinp, pre, dinp).
+export function matmulBackwardInputGelu(
+  dinp: usize, dout: usize, weight: usize, pre: usize,
+  rows: i32, inDim: i32, outDim: i32, rowStart: i32, rowEnd: i32, scratch: usize,
+): void {
+  gemmImpl(dinp, dout, outDim, 1, weight, inDim, 1, 0, 0, EPI_GELU_GRAD, rows, inDim, outDim, 0, rowStart, rowEnd, scratch, pre);
 }
 
 // dweight += dout^T inp, for weight rows (output features) [outStart, outEnd)
@@ -203,13 +405,45 @@ export function matmulBackwardWeights(
   dweight: usize, dout: usize, inp: usize,
   rows: i32, inDim: i32, outDim: i32, outStart: i32, outEnd: i32, scratch: usize,
 ): void {
-  gemm(dweight, dout, 1, outDim, inp, inDim, 1, 0, outDim, inDim, rows, 1, outStart, outEnd, scratch);
+  gemmImpl(dweight, dout, 1, outDim, inp, inDim, 1, 0, 0, EPI_NONE, outDim, inDim, rows, 1, outStart, outEnd, scratch);
 }
 
-// dbias[j] += sum_i dout[i, j], for output features [outStart, outEnd); rows summed in order
+// dweight += dout^T inp and dbias += sum over rows of dout, for output features
+// [outStart, outEnd), in one pass over dout (the bias sums ride on the packing of
+// dout^T). Replaces matmulBackwardWeights + biasBackward.
+export function matmulBackwardWeightsBias(
+  dweight: usize, dbias: usize, dout: usize, inp: usize,
+  rows: i32, inDim: i32, outDim: i32, outStart: i32, outEnd: i32, scratch: usize,
+): void {
+  if (inDim <= 0) {
+    biasBackward(dbias, dout, rows, outDim, outStart, outEnd);
+    return;
+  }
+  gemmImpl(dweight, dout, 1, outDim, inp, inDim, 1, 0, dbias, EPI_NONE, outDim, inDim, rows, 1, outStart, outEnd, scratch);
+}
+
+// dbias[j] += sum_i dout[i, j], for output features [outStart, outEnd); rows summed in
+// order. 16 features per pass down the rows (four vector sums), then 4, then 1: each
+// feature's sum is the same sequence of adds on any path.
 export function biasBackward(dbias: usize, dout: usize, rows: i32, outDim: i32, outStart: i32, outEnd: i32): void {
   const rowBytes = <usize>outDim << 2;
   let j = outStart;
+  for (; j + 16 <= outEnd; j += 16) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let p = dout + (<usize>j << 2);
+    for (let i = 0; i < rows; i++) {
+      a0 = f32x4.add(a0, v128.load(p));
+      a1 = f32x4.add(a1, v128.load(p, 16));
+      a2 = f32x4.add(a2, v128.load(p, 32));
+      a3 = f32x4.add(a3, v128.load(p, 48));
+      p += rowBytes;
+    }
+    const d = dbias + (<usize>j << 2);
+    v128.store(d, f32x4.add(v128.load(d), a0));
+    v128.store(d, f32x4.add(v128.load(d, 16), a1), 16);
+    v128.store(d, f32x4.add(v128.load(d, 32), a2), 32);
+    v128.store(d, f32x4.add(v128.load(d, 48), a3), 48);
+  }
   for (; j + 4 <= outEnd; j += 4) {
     let acc = f32x4.splat(0);
     let p = dout + (<usize>j << 2);

@@ -47,12 +47,23 @@ export function sumSquaresChunks(partials: usize, x: usize, n: i32, chunk: i32, 
   for (let c = chunkStart; c < chunkEnd; c++) {
     const begin = c * chunk;
     const end = min(begin + chunk, n);
-    let acc = f32x4.splat(0);
+    // four vector sums (one is a chain of dependent adds: latency-bound), combined in a
+    // fixed order, so a chunk's partial depends only on the chunk
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     let i = begin;
+    for (; i + 16 <= end; i += 16) {
+      const p = x + (<usize>i << 2);
+      const g0 = v128.load(p), g1 = v128.load(p, 16), g2 = v128.load(p, 32), g3 = v128.load(p, 48);
+      a0 = f32x4.add(a0, f32x4.mul(g0, g0));
+      a1 = f32x4.add(a1, f32x4.mul(g1, g1));
+      a2 = f32x4.add(a2, f32x4.mul(g2, g2));
+      a3 = f32x4.add(a3, f32x4.mul(g3, g3));
+    }
     for (; i + 4 <= end; i += 4) {
       const g = v128.load(x + (<usize>i << 2));
-      acc = f32x4.add(acc, f32x4.mul(g, g));
+      a0 = f32x4.add(a0, f32x4.mul(g, g));
     }
+    const acc = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
     let s: f64 = <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) +
       <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
     for (; i < end; i++) {

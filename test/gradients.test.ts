@@ -142,6 +142,59 @@ describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
     });
   });
 
+  describe.each([
+    [2, 5, 12, 3],
+    [1, 7, 10, 2],
+  ])('blocked attention (lse) B=%i T=%i C=%i H=%i', (B, T, C, H) => {
+    const rng = new ref.Rng(B * 1000 + T * 100 + C + H + 7);
+    const qkv = ref.randomArray(rng, B * T * 3 * C);
+    const dout = ref.randomArray(rng, B * T * C);
+
+    it.each([0, 0.3])('attentionBackwardLse: dqkv (overwritten) with dropout p=%s; (batch, head) ranges split exactly', (p) => {
+      const s = begin();
+      const k = engine.kernels;
+      const mask = p > 0 ? dropoutMask(p, 17, 2, 5) : { key: 0, threshold: 0, scale: 1 };
+      const L = () => ref.dot(ref.attentionForward(qkv, B, T, C, H, mask).out, dout);
+      const fd = ref.finiteDifferences(L, qkv, FD_EPS);
+      const qp = s.f32(qkv), dp = s.f32(dout);
+      const ws = s.zeros(k.attentionScratchBytes(T, C / H) / 4);
+      const out = s.nan(B * T * C), lse = s.nan(B * H * T);
+      k.attentionForwardLse(out, lse, qp, B, T, C, H, mask.key, mask.threshold, mask.scale, ws, 0, B * H);
+      const dqkv = s.nan(B * T * 3 * C);
+      k.attentionBackwardLse(dqkv, dp, qp, lse, B, T, C, H, mask.key, mask.threshold, mask.scale, ws, 0, B * H);
+      expectClose(s.read(dqkv, B * T * 3 * C), fd, { rtol: KERNEL_GRAD_RTOL }, 'dqkv');
+      expect(maxAbs(fd)).toBeGreaterThan(0.01);
+
+      const dqkv2 = s.nan(B * T * 3 * C);
+      for (let bh = B * H - 1; bh >= 0; bh--) {
+        k.attentionBackwardLse(dqkv2, dp, qp, lse, B, T, C, H, mask.key, mask.threshold, mask.scale, ws, bh, bh + 1);
+      }
+      expectBitwiseEqual(s.readF32(dqkv2, B * T * 3 * C), s.readF32(dqkv, B * T * 3 * C), 'split');
+    });
+  });
+
+  // Longer sequences than finite differences can afford: several 64-row query blocks,
+  // odd T, head sizes off the 16-column tile; against the att-based backward above.
+  it.each([
+    [1, 70, 24, 2, 0],
+    [2, 67, 34, 1, 0.2],
+    [1, 130, 64, 4, 0],
+  ])('attentionBackwardLse B=%i T=%i C=%i H=%i (dropout %s) matches attentionBackward', (B, T, C, H, p) => {
+    const s = begin();
+    const k = engine.kernels;
+    const rng = new ref.Rng(T * 13 + C);
+    const mask = p > 0 ? dropoutMask(p, 3, 1, 4) : { key: 0, threshold: 0, scale: 1 };
+    const qp = s.f32(ref.randomArray(rng, B * T * 3 * C)), dp = s.f32(ref.randomArray(rng, B * T * C));
+    const ws = s.zeros(k.attentionScratchBytes(T, C / H) / 4);
+    const out = s.nan(B * T * C), lse = s.nan(B * H * T), att = s.nan(B * H * T * T);
+    k.attentionForwardLse(out, lse, qp, B, T, C, H, mask.key, mask.threshold, mask.scale, ws, 0, B * H);
+    k.attentionForward(out, att, qp, B, T, C, H, mask.key, mask.threshold, mask.scale, 0, B * H);
+    const want = s.nan(B * T * 3 * C), got = s.nan(B * T * 3 * C);
+    k.attentionBackward(want, dp, qp, att, B, T, C, H, mask.key, mask.threshold, mask.scale, s.nan(T), 0, B * H);
+    k.attentionBackwardLse(got, dp, qp, lse, B, T, C, H, mask.key, mask.threshold, mask.scale, ws, 0, B * H);
+    expectClose(s.read(got, B * T * 3 * C), s.read(want, B * T * 3 * C), { rtol: KERNEL_GRAD_RTOL }, 'dqkv');
+  });
+
   it.each([7, 65])('cross-entropy V=%i: dlogits with dloss = 1/rows (separate and in place)', (V) => {
     const s = begin();
     const k = engine.kernels;

@@ -13,8 +13,9 @@ import { BUILDS, Scope, expectBitwiseEqual, expectClose, toF32 } from './harness
 // hundred terms, exp/log/sqrt), yet is far below the error of any indexing slip.
 const RTOL = 1e-5;
 
-// (M, K, N): rows, inner dimension, outputs. 130 > MC (120) and 257 > KC (256) cross
-// cache blocks; 4103 > NC (4096) crosses a column block (the LM head of a large vocabulary).
+// (M, K, N): rows, inner dimension, outputs. 130 > MC (128) and 257 > KC (256) cross
+// cache blocks; 4103 > 2 NC (2048) crosses column blocks (the LM head of a large vocabulary);
+// odd M and N leave partial 2-row and 16-column tiles.
 const MATMUL_SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [7, 13, 5],
@@ -406,6 +407,159 @@ describe.each(BUILDS)('%s kernels', (build) => {
       k.residualDropoutForward(out, ap, bp, mask.key, mask.threshold, mask.scale, 5000, n);
       k.dropout(dropped, bp, mask.key, mask.threshold, mask.scale, 0, n);
       expectBitwiseEqual(s.readF32(out, n), toF32(ref.add(a, s.read(dropped, n))), 'a + dropout(b)');
+    });
+  });
+});
+
+// ---------------------------------------------------------------- fused and blocked kernels
+
+// Each replaces a sequence of existing calls; where the fused kernel promises the same
+// bits as that sequence, the test holds it to exactly that.
+describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
+  let engine: Engine;
+  let scratch: number;
+  let scope: Scope;
+  beforeAll(() => {
+    engine = new Engine({ kernels: build });
+    scratch = engine.arena.alloc(engine.kernels.gemmScratchBytes());
+  });
+  const begin = () => (scope = new Scope(engine));
+  afterEach(() => scope?.release());
+
+  describe.each(MATMUL_SHAPES)('M=%i K=%i N=%i', (M, K, N) => {
+    const rng = new ref.Rng(M * 7919 + K * 31 + N + 5);
+    const x = ref.randomArray(rng, M * K, 1.5);
+    const W = ref.randomArray(rng, N * K);
+    const b = ref.randomArray(rng, N);
+    const dy = ref.randomArray(rng, M * N);
+    const r = splitPoint(M);
+    const rN = splitPoint(N);
+
+    it('matmulBackwardWeightsBias: dW bitwise as matmulBackwardWeights, db matches the reference; feature ranges split exactly', () => {
+      const s = begin();
+      const k = engine.kernels;
+      const dyp = s.f32(dy), xp = s.f32(x);
+      const dW0 = ref.randomArray(rng, N * K), db0 = ref.randomArray(rng, N);
+      const dWa = s.f32(dW0), dWb = s.f32(dW0), dWc = s.f32(dW0), db = s.f32(db0), dbc = s.f32(db0);
+      k.matmulBackwardWeightsBias(dWa, db, dyp, xp, M, K, N, 0, N, scratch);
+      k.matmulBackwardWeights(dWb, dyp, xp, M, K, N, 0, N, scratch);
+      expectBitwiseEqual(s.readF32(dWa, N * K), s.readF32(dWb, N * K), 'dW as matmulBackwardWeights');
+      expectClose(s.read(db, N), ref.add(db0, ref.matmulBackwardBias(dy, M, N)), { rtol: RTOL }, 'db');
+
+      k.matmulBackwardWeightsBias(dWc, dbc, dyp, xp, M, K, N, 0, rN, scratch);
+      expectBitwiseEqual(s.readF32(dbc + 4 * rN, N - rN), toF32(db0.subarray(rN)), 'db past the range untouched');
+      k.matmulBackwardWeightsBias(dWc, dbc, dyp, xp, M, K, N, rN, N, scratch);
+      expectBitwiseEqual(s.readF32(dWc, N * K), s.readF32(dWa, N * K), 'split dW');
+      expectBitwiseEqual(s.readF32(dbc, N), s.readF32(db, N), 'split db');
+    });
+
+    it.each([true, false])('matmulForwardGelu (bias: %s) equals matmulForward then geluForward bitwise; rows split exactly', (withBias) => {
+      const s = begin();
+      const k = engine.kernels;
+      const xp = s.f32(x), wp = s.f32(W), bp = withBias ? s.f32(b) : 0;
+      const pre = s.nan(M * N), out = s.nan(M * N), pre2 = s.nan(M * N), out2 = s.nan(M * N);
+      k.matmulForwardGelu(out, pre, xp, wp, bp, M, K, N, 0, M, scratch);
+      k.matmulForward(pre2, xp, wp, bp, M, K, N, 0, M, scratch);
+      k.geluForward(out2, pre2, 0, M * N);
+      expectBitwiseEqual(s.readF32(pre, M * N), s.readF32(pre2, M * N), 'pre');
+      expectBitwiseEqual(s.readF32(out, M * N), s.readF32(out2, M * N), 'out');
+      const want = ref.geluForward(ref.matmulForward(x, W, withBias ? b : null, M, K, N));
+      expectClose(s.read(out, M * N), want, { rtol: RTOL }, 'gelu(x W^T + b) vs reference');
+
+      const pre3 = s.nan(M * N), out3 = s.nan(M * N);
+      k.matmulForwardGelu(out3, pre3, xp, wp, bp, M, K, N, 0, r, scratch);
+      expect(Array.from(s.read(out3 + 4 * r * N, (M - r) * N)).every(Number.isNaN), 'rows past the range untouched').toBe(true);
+      k.matmulForwardGelu(out3, pre3, xp, wp, bp, M, K, N, r, M, scratch);
+      expectBitwiseEqual(s.readF32(out3, M * N), s.readF32(out, M * N), 'split out');
+      expectBitwiseEqual(s.readF32(pre3, M * N), s.readF32(pre, M * N), 'split pre');
+    });
+
+    it('matmulBackwardInputGelu equals matmulBackwardInput then geluBackward bitwise; rows split exactly', () => {
+      // c_proj [N -> K] after a GELU over pre [M, N]: dpre = (dout [M, K] W [K, N]) * gelu'(pre)
+      const s = begin();
+      const k = engine.kernels;
+      const dout = ref.randomArray(rng, M * K);
+      const pre = ref.randomArray(rng, M * N, 2);
+      const Wp = ref.randomArray(rng, K * N);
+      const dp = s.f32(dout), pp = s.f32(pre), wp = s.f32(Wp);
+      const d1 = s.nan(M * N), d2 = s.nan(M * N), d3 = s.nan(M * N);
+      k.matmulBackwardInputGelu(d1, dp, wp, pp, M, N, K, 0, M, scratch);
+      k.matmulBackwardInput(d2, dp, wp, M, N, K, 0, 0, M, scratch);
+      k.geluBackward(d2, pp, d2, 0, M * N);
+      expectBitwiseEqual(s.readF32(d1, M * N), s.readF32(d2, M * N), 'dpre');
+      k.matmulBackwardInputGelu(d3, dp, wp, pp, M, N, K, 0, r, scratch);
+      expect(Array.from(s.read(d3 + 4 * r * N, (M - r) * N)).every(Number.isNaN), 'rows past the range untouched').toBe(true);
+      k.matmulBackwardInputGelu(d3, dp, wp, pp, M, N, K, r, M, scratch);
+      expectBitwiseEqual(s.readF32(d3, M * N), s.readF32(d1, M * N), 'split');
+    });
+  });
+
+  describe.each([
+    [13, true],
+    [64, false],
+  ])('residualLayernormForward C=%i bias=%s', (C, withBias) => {
+    const rows = 7;
+    const rng = new ref.Rng(C * 17 + (withBias ? 1 : 0));
+    const a = ref.randomArray(rng, rows * C, 2, 0.5);
+    const b = ref.randomArray(rng, rows * C);
+    const w = ref.randomArray(rng, C, 0.5, 1);
+    const bias = ref.randomArray(rng, C, 0.5);
+
+    it.each([0, 0.25])('equals residual(Dropout)Forward then layernormForward bitwise (dropout %s); rows split exactly', (p) => {
+      const s = begin();
+      const k = engine.kernels;
+      const mask = p > 0 ? dropoutMask(p, 5, 6, 7) : { key: 0, threshold: 0, scale: 1 };
+      const ap = s.f32(a), bp = s.f32(b), wp = s.f32(w), biasp = withBias ? s.f32(bias) : 0;
+      const n = rows * C;
+      const res = s.nan(n), out = s.nan(n), mean = s.nan(rows), rstd = s.nan(rows);
+      k.residualLayernormForward(res, out, mean, rstd, ap, bp, wp, biasp, mask.key, mask.threshold, mask.scale, C, 0, rows);
+      const res2 = s.nan(n), out2 = s.nan(n), mean2 = s.nan(rows), rstd2 = s.nan(rows);
+      if (mask.threshold) k.residualDropoutForward(res2, ap, bp, mask.key, mask.threshold, mask.scale, 0, n);
+      else k.residualForward(res2, ap, bp, 0, n);
+      k.layernormForward(out2, mean2, rstd2, res2, wp, biasp, C, 0, rows);
+      for (const [x, y, m, label] of [[res, res2, n, 'res'], [out, out2, n, 'out'], [mean, mean2, rows, 'mean'], [rstd, rstd2, rows, 'rstd']] as const) {
+        expectBitwiseEqual(s.readF32(x, m), s.readF32(y, m), label);
+      }
+      const want = ref.layernormForward(ref.add(a, ref.dropoutForward(b, mask)), w, withBias ? bias : null, rows, C);
+      expectClose(s.read(out, n), want.out, { rtol: RTOL }, 'out vs reference');
+
+      const res3 = s.nan(n), out3 = s.nan(n), mean3 = s.nan(rows), rstd3 = s.nan(rows);
+      k.residualLayernormForward(res3, out3, mean3, rstd3, ap, bp, wp, biasp, mask.key, mask.threshold, mask.scale, C, 0, 3);
+      expect(Array.from(s.read(out3 + 4 * 3 * C, (rows - 3) * C)).every(Number.isNaN), 'rows past the range untouched').toBe(true);
+      k.residualLayernormForward(res3, out3, mean3, rstd3, ap, bp, wp, biasp, mask.key, mask.threshold, mask.scale, C, 3, rows);
+      expectBitwiseEqual(s.readF32(out3, n), s.readF32(out, n), 'split out');
+      expectBitwiseEqual(s.readF32(res3, n), s.readF32(res, n), 'split res');
+    });
+  });
+
+  // T = 70 and 67 cross the 64-row query block; hs = 12, 34 are not multiples of the
+  // 16-column tile; T = 9, 67 are odd (a partial 2-row panel).
+  describe.each([
+    [2, 7, 12, 3],
+    [1, 9, 20, 4],
+    [1, 70, 24, 2],
+    [2, 67, 34, 1],
+  ])('attention (lse) B=%i T=%i C=%i H=%i', (B, T, C, H) => {
+    const rng = new ref.Rng(B * 100 + T * 10 + C + H + 3);
+    const qkv = ref.randomArray(rng, B * T * 3 * C);
+
+    it.each([0, 0.3])('attentionForwardLse (dropout %s) matches the reference (out, lse); (batch, head) ranges split exactly', (p) => {
+      const s = begin();
+      const k = engine.kernels;
+      const mask = p > 0 ? dropoutMask(p, 99, 4, 2) : null;
+      const want = ref.attentionForward(qkv, B, T, C, H, mask);
+      const qp = s.f32(qkv);
+      const ws = s.zeros(k.attentionScratchBytes(T, C / H) / 4);
+      const out = s.nan(B * T * C), lse = s.nan(B * H * T);
+      const [key, threshold, scale] = mask ? [mask.key, mask.threshold, mask.scale] : [0, 0, 1];
+      k.attentionForwardLse(out, lse, qp, B, T, C, H, key, threshold, scale, ws, 0, B * H);
+      expectClose(s.read(out, B * T * C), want.out, { rtol: RTOL }, 'out');
+      expectClose(s.read(lse, B * H * T), ref.attentionLse(qkv, B, T, C, H), { rtol: RTOL }, 'lse');
+
+      const out2 = s.nan(B * T * C), lse2 = s.nan(B * H * T);
+      for (let bh = B * H - 1; bh >= 0; bh--) k.attentionForwardLse(out2, lse2, qp, B, T, C, H, key, threshold, scale, ws, bh, bh + 1);
+      expectBitwiseEqual(s.readF32(out2, B * T * C), s.readF32(out, B * T * C), 'split out');
+      expectBitwiseEqual(s.readF32(lse2, B * H * T), s.readF32(lse, B * H * T), 'split lse');
     });
   });
 });

@@ -216,6 +216,33 @@ export function attentionForward(qkv: NumArray, B: number, T: number, C: number,
   return { out, att };
 }
 
+/** Per (b, h, t): log-sum-exp over t2 <= t of the scaled scores q_t . k_t2 / sqrt(hs) ([B, H, T]). */
+export function attentionLse(qkv: NumArray, B: number, T: number, C: number, H: number): Vec {
+  const hs = C / H;
+  const scale = 1 / Math.sqrt(hs);
+  const lse = new Float64Array(B * H * T);
+  const scores = new Float64Array(T);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let t = 0; t < T; t++) {
+        const q = (b * T + t) * 3 * C + h * hs;
+        let maxv = -Infinity;
+        for (let t2 = 0; t2 <= t; t2++) {
+          const k = (b * T + t2) * 3 * C + C + h * hs;
+          let s = 0;
+          for (let d = 0; d < hs; d++) s += qkv[q + d] * qkv[k + d];
+          scores[t2] = s * scale;
+          maxv = Math.max(maxv, scores[t2]);
+        }
+        let sum = 0;
+        for (let t2 = 0; t2 <= t; t2++) sum += Math.exp(scores[t2] - maxv);
+        lse[(b * H + h) * T + t] = maxv + Math.log(sum);
+      }
+    }
+  }
+  return lse;
+}
+
 // ---------------------------------------------------------------- cross-entropy
 
 /** Per row of logits [rows, V]: logsumexp(row) - row[target]. */

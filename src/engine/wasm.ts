@@ -45,6 +45,20 @@ export interface Kernels {
   adamw(params: number, grads: number, m: number, v: number, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, gradScale: number, bc1: number, bc2: number, start: number, end: number): void;
   sumSquaresChunks(partials: number, x: number, n: number, chunk: number, chunkStart: number, chunkEnd: number): void;
+  // Fused and blocked kernels (assembly/matmul.ts, attention.ts): see the comments there.
+  matmulBackwardWeightsBias(dweight: number, dbias: number, dout: number, inp: number,
+    rows: number, inDim: number, outDim: number, outStart: number, outEnd: number, scratch: number): void;
+  matmulForwardGelu(out: number, pre: number, inp: number, weight: number, bias: number,
+    rows: number, inDim: number, outDim: number, rowStart: number, rowEnd: number, scratch: number): void;
+  matmulBackwardInputGelu(dinp: number, dout: number, weight: number, pre: number,
+    rows: number, inDim: number, outDim: number, rowStart: number, rowEnd: number, scratch: number): void;
+  residualLayernormForward(res: number, out: number, mean: number, rstd: number, a: number, b: number, weight: number, bias: number,
+    key: number, threshold: number, scale: number, C: number, rowStart: number, rowEnd: number): void;
+  attentionScratchBytes(T: number, hs: number): number;
+  attentionForwardLse(out: number, lse: number, qkv: number, B: number, T: number, C: number, H: number,
+    dropKey: number, dropThreshold: number, dropScale: number, scratch: number, bhStart: number, bhEnd: number): void;
+  attentionBackwardLse(dqkv: number, dout: number, qkv: number, lse: number, B: number, T: number, C: number, H: number,
+    dropKey: number, dropThreshold: number, dropScale: number, scratch: number, bhStart: number, bhEnd: number): void;
 }
 
 export const WASM_PAGE_BYTES = 65536;
