@@ -10,6 +10,12 @@ export const kernelTable = {
   matmulForward: RANGE_GEMM, // rows of out
   matmulBackwardInput: RANGE_GEMM, // rows of dinp
   matmulBackwardWeights: RANGE_GEMM, // output features (rows of dW): no two threads add into one element
+  matmulBackwardWeightsBias: RANGE_GEMM, // output features: dW rows and their dbias entries
+  matmulForwardGelu: RANGE_GEMM,
+  matmulBackwardInputGelu: RANGE_GEMM,
+  residualLayernormForward: RANGE, // rows
+  attentionForwardLse: ['gemm', 'start', 'end'] as TailArg[], // (batch, head) pairs; scratch >= attentionScratchBytes(T, hs)
+  attentionBackwardLse: ['gemm', 'start', 'end'] as TailArg[],
   biasBackward: RANGE, // output features
   layernormForward: RANGE, // rows
   layernormBackwardChunks: RANGE, // fixed-size row chunks, each with its own partial dweight/dbias

@@ -9,11 +9,11 @@ export interface AttentionShape {
   H: number;
 }
 
-export function attentionForward(ctx: KernelContext, out: number, att: number, qkv: number, s: AttentionShape, drop: DropoutMask): void {
-  ctx.run('attentionForward', [out, att, qkv, s.B, s.T, s.C, s.H, drop.key, drop.threshold, drop.scale], 0, s.B * s.H);
+export function attentionForward(ctx: KernelContext, out: number, lse: number, qkv: number, s: AttentionShape, drop: DropoutMask): void {
+  ctx.run('attentionForwardLse', [out, lse, qkv, s.B, s.T, s.C, s.H, drop.key, drop.threshold, drop.scale], 0, s.B * s.H);
 }
 
 // dqkv is overwritten
-export function attentionBackward(ctx: KernelContext, dqkv: number, dout: number, qkv: number, att: number, s: AttentionShape, drop: DropoutMask): void {
-  ctx.run('attentionBackward', [dqkv, dout, qkv, att, s.B, s.T, s.C, s.H, drop.key, drop.threshold, drop.scale], 0, s.B * s.H);
+export function attentionBackward(ctx: KernelContext, dqkv: number, dout: number, qkv: number, lse: number, s: AttentionShape, drop: DropoutMask): void {
+  ctx.run('attentionBackwardLse', [dqkv, dout, qkv, lse, s.B, s.T, s.C, s.H, drop.key, drop.threshold, drop.scale], 0, s.B * s.H);
 }

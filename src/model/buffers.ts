@@ -13,7 +13,7 @@ export type Allocate = (category: MemoryCategory, elements: number) => number;
 export interface LayerBuffers {
   ln1Out: number; ln1Mean: number; ln1Rstd: number; // [R, C], [R], [R]
   qkv: number; // [R, 3C]
-  att: number; // [B, H, T, T] softmax probabilities
+  lse: number; // [B, H, T] log-sum-exp of each attention row (backward recomputes the probabilities)
   attOut: number; // [R, C] attention output before c_proj
   resid2: number; // [R, C] residual stream after the attention branch
   ln2Out: number; ln2Mean: number; ln2Rstd: number;
@@ -53,7 +53,7 @@ export function allocateModelBuffers(c: GPTConfig, layout: ParameterLayout, batc
     layers.push({
       ln1Out: act(R * C), ln1Mean: act(R), ln1Rstd: act(R),
       qkv: act(R * 3 * C),
-      att: act(batchSize * c.nHead * c.blockSize * c.blockSize),
+      lse: act(batchSize * c.nHead * c.blockSize),
       attOut: act(R * C),
       resid2: act(R * C),
       ln2Out: act(R * C), ln2Mean: act(R), ln2Rstd: act(R),

@@ -52,6 +52,8 @@ export class GPT {
     this.batchSize = batchSize;
     this.layout = parameterLayout(this.config);
     if (this.config.blockSize > MAX_ROW_SCRATCH) throw new RangeError(`block size ${this.config.blockSize} is over the supported ${MAX_ROW_SCRATCH}`);
+    const attScratch = engine.kernels.attentionScratchBytes(this.config.blockSize, this.config.nEmbd / this.config.nHead);
+    if (attScratch > engine.kernels.gemmScratchBytes()) throw new RangeError(`attention needs ${attScratch} bytes of per-thread scratch, over the gemm scratch it shares`);
     this.buffers = allocateModelBuffers(this.config, this.layout, batchSize, (_category, elements) => engine.arena.alloc(elements * 4));
     this.ctx = {
       run: (name, fixed, start, end, grain) => engine.run(name, fixed, start, end, grain),
@@ -234,10 +236,11 @@ export class GPT {
     const branch = this.buffers.branch;
     layernormForward(this.ctx, p.ln1, a.ln1Out, { mean: a.ln1Mean, rstd: a.ln1Rstd }, x, rows);
     linearForward(this.ctx, p.cAttn, a.qkv, a.ln1Out, rows);
-    attentionForward(this.ctx, a.attOut, a.att, a.qkv, shape, masks.attention[l]);
+    attentionForward(this.ctx, a.attOut, a.lse, a.qkv, shape, masks.attention[l]);
     linearForward(this.ctx, p.attnProj, branch, a.attOut, rows);
-    this.residualAdd(a.resid2, x, branch, rows * C, masks.attnResidual[l]);
-    layernormForward(this.ctx, p.ln2, a.ln2Out, { mean: a.ln2Mean, rstd: a.ln2Rstd }, a.resid2, rows);
+    // resid2 = x + dropout(branch), ln2Out = ln_2(resid2): one pass
+    const m = masks.attnResidual[l];
+    run('residualLayernormForward', [a.resid2, a.ln2Out, a.ln2Mean, a.ln2Rstd, x, branch, p.ln2.weight, p.ln2.bias, m.key, m.threshold, m.scale, C], 0, rows);
     linearForward(this.ctx, p.fc, a.fcPre, a.ln2Out, rows);
     run('geluForward', [a.fcAct, a.fcPre], 0, rows * 4 * C, GRAIN_ELEMENTS);
     linearForward(this.ctx, p.mlpProj, branch, a.fcAct, rows);
@@ -261,7 +264,7 @@ export class GPT {
     // attention branch
     const dAttn = this.branchGradient(dres, rows * C, masks.attnResidual[l]);
     linearBackward(this.ctx, p.attnProj, buf.dAttOut, dAttn, a.attOut, rows, false);
-    attentionBackward(this.ctx, buf.dWide, buf.dAttOut, a.qkv, a.att, shape, masks.attention[l]);
+    attentionBackward(this.ctx, buf.dWide, buf.dAttOut, a.qkv, a.lse, shape, masks.attention[l]);
     linearBackward(this.ctx, p.cAttn, buf.dNorm, buf.dWide, a.ln1Out, rows, false);
     layernormBackward(this.ctx, p.ln1, dres, buf.dNorm, { mean: a.ln1Mean, rstd: a.ln1Rstd }, x, rows);
   }

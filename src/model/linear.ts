@@ -20,7 +20,7 @@ export function linearForward(ctx: KernelContext, p: LinearParams, out: number, 
 export function linearBackward(
   ctx: KernelContext, p: LinearParams, dinp: number, dout: number, inp: number, rows: number, accumulate: boolean,
 ): void {
-  ctx.run('matmulBackwardWeights', [p.dweight, dout, inp, rows, p.inDim, p.outDim], 0, p.outDim, GRAIN_ROWS);
-  if (p.bias) ctx.run('biasBackward', [p.dbias, dout, rows, p.outDim], 0, p.outDim, GRAIN_ROWS);
+  if (p.bias) ctx.run('matmulBackwardWeightsBias', [p.dweight, p.dbias, dout, inp, rows, p.inDim, p.outDim], 0, p.outDim, GRAIN_ROWS);
+  else ctx.run('matmulBackwardWeights', [p.dweight, dout, inp, rows, p.inDim, p.outDim], 0, p.outDim, GRAIN_ROWS);
   if (dinp) ctx.run('matmulBackwardInput', [dinp, dout, p.weight, rows, p.inDim, p.outDim, accumulate ? 1 : 0], 0, rows, GRAIN_ROWS);
 }
