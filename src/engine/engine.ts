@@ -21,9 +21,6 @@ export interface EngineOptions {
   threads?: number; // default: os.availableParallelism()
 }
 
-// Longest row a kernel's per-thread row scratch holds (attention: one row of T probabilities).
-export const MAX_ROW_SCRATCH = 16384;
-
 export function defaultThreads(): number {
   return availableParallelism();
 }
@@ -66,11 +63,11 @@ export class Engine {
 
   // Bytes of scratch each thread owns.
   static scratchBytesPerThread(kernels: Kernels): number {
-    return kernels.gemmScratchBytes() + MAX_ROW_SCRATCH * 4;
+    return kernels.gemmScratchBytes();
   }
 
   private allocScratch(): ThreadScratch {
-    const s = { gemm: this.arena.alloc(this.kernels.gemmScratchBytes()), row: this.arena.alloc(MAX_ROW_SCRATCH * 4) };
+    const s = { gemm: this.arena.alloc(this.kernels.gemmScratchBytes()) };
     this.scratch.push(s);
     return s;
   }

@@ -1,7 +1,7 @@
-// The registry binding kernel exports to the dispatcher: for each kernel that a
-// pool may split, what follows its fixed arguments. 'start'/'end' are the range
-// each thread gets; 'gemm'/'row' are that thread's own scratch.
-export type TailArg = 'start' | 'end' | 'gemm' | 'row';
+// The registry binding kernel exports to the dispatcher: for each kernel the model
+// dispatches, what follows its fixed arguments. 'start'/'end' are the range
+// each thread gets; 'gemm' is that thread's own scratch (matmul panels, attention blocks).
+export type TailArg = 'start' | 'end' | 'gemm';
 
 const RANGE: TailArg[] = ['start', 'end'];
 const RANGE_GEMM: TailArg[] = ['start', 'end', 'gemm'];
@@ -11,19 +11,14 @@ export const kernelTable = {
   matmulBackwardInput: RANGE_GEMM, // rows of dinp
   matmulBackwardWeights: RANGE_GEMM, // output features (rows of dW): no two threads add into one element
   matmulBackwardWeightsBias: RANGE_GEMM, // output features: dW rows and their dbias entries
-  matmulForwardGelu: RANGE_GEMM,
-  matmulBackwardInputGelu: RANGE_GEMM,
   residualLayernormForward: RANGE, // rows
   attentionForwardLse: ['gemm', 'start', 'end'] as TailArg[], // (batch, head) pairs; scratch >= attentionScratchBytes(T, hs)
   attentionBackwardLse: ['gemm', 'start', 'end'] as TailArg[],
-  biasBackward: RANGE, // output features
   layernormForward: RANGE, // rows
   layernormBackwardChunks: RANGE, // fixed-size row chunks, each with its own partial dweight/dbias
   sumChunks: RANGE, // columns
   geluForward: RANGE,
   geluBackward: RANGE,
-  attentionForward: RANGE, // (batch, head) pairs
-  attentionBackward: ['row', 'start', 'end'] as TailArg[],
   crossEntropyForward: RANGE, // rows
   crossEntropyBackward: RANGE,
   embeddingForward: RANGE, // rows
@@ -42,7 +37,6 @@ export const kernelNames = Object.keys(kernelTable) as KernelName[];
 // Per-thread scratch: byte offsets in the shared memory.
 export interface ThreadScratch {
   gemm: number;
-  row: number;
 }
 
 // Calls one kernel export on [start, end) with this thread's scratch.
@@ -54,7 +48,7 @@ export function callKernel(
   for (let i = 0; i < nFixed; i++) args[i] = fixed[i];
   for (let i = 0; i < tail.length; i++) {
     const t = tail[i];
-    args[nFixed + i] = t === 'start' ? start : t === 'end' ? end : t === 'gemm' ? scratch.gemm : scratch.row;
+    args[nFixed + i] = t === 'start' ? start : t === 'end' ? end : scratch.gemm;
   }
   fn(...args);
 }

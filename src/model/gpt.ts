@@ -6,7 +6,6 @@ import { validateGPTConfig, type GPTConfig } from './config.ts';
 import { parameterLayout, type ParameterLayout } from './parameters.ts';
 import { allocateModelBuffers, type ModelBuffers, type LayerBuffers } from './buffers.ts';
 import { dropoutMask, NO_DROPOUT, GRAIN_ELEMENTS, type KernelContext, type DropoutMask } from './context.ts';
-import { MAX_ROW_SCRATCH } from '../engine/engine.ts';
 import { linearForward, linearBackward, type LinearParams } from './linear.ts';
 import { layernormForward, layernormBackward, type LayerNormParams } from './layernorm.ts';
 import { attentionForward, attentionBackward, type AttentionShape } from './attention.ts';
@@ -51,7 +50,6 @@ export class GPT {
     this.config = { ...config };
     this.batchSize = batchSize;
     this.layout = parameterLayout(this.config);
-    if (this.config.blockSize > MAX_ROW_SCRATCH) throw new RangeError(`block size ${this.config.blockSize} is over the supported ${MAX_ROW_SCRATCH}`);
     const attScratch = engine.kernels.attentionScratchBytes(this.config.blockSize, this.config.nEmbd / this.config.nHead);
     if (attScratch > engine.kernels.gemmScratchBytes()) throw new RangeError(`attention needs ${attScratch} bytes of per-thread scratch, over the gemm scratch it shares`);
     this.buffers = allocateModelBuffers(this.config, this.layout, batchSize, (_category, elements) => engine.arena.alloc(elements * 4));
