@@ -74,27 +74,68 @@ function gemmImpl(
     return;
   }
   const packB = scratch;
-  const packA = scratch + PACK_B_BYTES;
-  const tile = packA + PACK_A_BYTES;
-  const nz = tile + TILE_BYTES; // NR floats of -0.0: x + (-0) == x bitwise for every x
-  for (let j = 0; j < NR; j++) store<f32>(nz + (<usize>j << 2), -0.0);
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = min(KC, K - pc);
       packPanelsB(packB, b, bRow, bCol, pc, kc, jc, nc);
-      const first = pc == 0 && !accumulate;
-      const last = pc + kc >= K;
-      for (let ic = rowStart; ic < rowEnd; ic += MC) {
-        const mc = min(MC, rowEnd - ic);
-        packPanelsA(packA, a, aRow, aCol, ic, mc, pc, kc, jc == 0 ? dbias : 0);
-        const cOff = <usize>ic * ldc + (<usize>jc << 2);
-        macroKernel(c + cOff, ldc, packA, packB, mc, nc, kc, first, first && bias ? bias + (<usize>jc << 2) : 0, nz, tile);
-        // finished rows of this block (columns jc..jc+nc) through the epilogue, row by row
-        // (per tile, its stores to aux walked down a column of cache lines: slower)
-        if (last && epilogue != EPI_NONE) applyEpilogue(epilogue, c + cOff, aux + cOff, mc, nc, ldc);
-      }
+      blockRows(c, a, aRow, aCol, packB, bias, dbias, epilogue, aux, N, K, pc, kc, jc, nc, accumulate, rowStart, rowEnd, scratch + PACK_B_BYTES);
     }
+  }
+}
+
+// The two stages of one (jc, pc) step of gemm, for a thread pool to run in turn over
+// one shared packed B: gemmPackB packs panels [panelStart, panelEnd) (NR columns
+// each) of B's block k in [pc, pc+kc), n in [jc, jc+nc); gemmRows then computes rows
+// [rowStart, rowEnd) of that block of C from it. Running gemmPackB over every panel
+// then gemmRows over every row, for each jc then each pc in order, is gemm exactly
+// (same bits), however the ranges are split. rowScratch: gemmRowScratchBytes().
+export function gemmPackB(
+  packB: usize, b: usize, bRow: i32, bCol: i32, pc: i32, kc: i32, jc: i32, nc: i32, panelStart: i32, panelEnd: i32,
+): void {
+  const j0 = max(panelStart, 0) * NR;
+  const j1 = min(panelEnd * NR, nc);
+  if (j0 >= j1) return;
+  packPanelsB(packB + (<usize>(j0 * kc) << 2), b, bRow, bCol, pc, kc, jc + j0, j1 - j0);
+}
+
+export function gemmRows(
+  c: usize, a: usize, aRow: i32, aCol: i32, packB: usize, bias: usize, dbias: usize,
+  N: i32, K: i32, pc: i32, kc: i32, jc: i32, nc: i32, accumulate: i32, rowStart: i32, rowEnd: i32, rowScratch: usize,
+): void {
+  if (rowStart < 0) rowStart = 0;
+  if (rowStart >= rowEnd) return;
+  blockRows(c, a, aRow, aCol, packB, bias, dbias, EPI_NONE, 0, N, K, pc, kc, jc, nc, accumulate, rowStart, rowEnd, rowScratch);
+}
+
+// Blocking of gemm, for callers that drive the two stages.
+export function gemmBlockK(): i32 { return KC; }
+export function gemmBlockN(): i32 { return NC; }
+export function gemmPanelWidth(): i32 { return NR; }
+export function gemmPackedBBytes(): usize { return PACK_B_BYTES; }
+export function gemmRowScratchBytes(): usize { return PACK_A_BYTES + TILE_BYTES + NZ_BYTES; }
+
+// Rows [rowStart, rowEnd) of C's block (columns jc..jc+nc, K block pc..pc+kc) from
+// packed B; A is packed per MC rows into rowScratch.
+function blockRows(
+  c: usize, a: usize, aRow: i32, aCol: i32, packB: usize, bias: usize, dbias: usize, epilogue: i32, aux: usize,
+  N: i32, K: i32, pc: i32, kc: i32, jc: i32, nc: i32, accumulate: i32, rowStart: i32, rowEnd: i32, rowScratch: usize,
+): void {
+  const ldc = <usize>N << 2;
+  const packA = rowScratch;
+  const tile = packA + PACK_A_BYTES;
+  const nz = tile + TILE_BYTES; // NR floats of -0.0: x + (-0) == x bitwise for every x
+  for (let j = 0; j < NR; j++) store<f32>(nz + (<usize>j << 2), -0.0);
+  const first = pc == 0 && !accumulate;
+  const last = pc + kc >= K;
+  for (let ic = rowStart; ic < rowEnd; ic += MC) {
+    const mc = min(MC, rowEnd - ic);
+    packPanelsA(packA, a, aRow, aCol, ic, mc, pc, kc, jc == 0 ? dbias : 0);
+    const cOff = <usize>ic * ldc + (<usize>jc << 2);
+    macroKernel(c + cOff, ldc, packA, packB, mc, nc, kc, first, first && bias ? bias + (<usize>jc << 2) : 0, nz, tile);
+    // finished rows of this block (columns jc..jc+nc) through the epilogue, row by row
+    // (per tile, its stores to aux walked down a column of cache lines: slower)
+    if (last && epilogue != EPI_NONE) applyEpilogue(epilogue, c + cOff, aux + cOff, mc, nc, ldc);
   }
 }
 

@@ -1,7 +1,8 @@
 // End-to-end training-step benchmark: forward + backward + clip + AdamW on random
 // token ids, per config. Train tok/s = B*T / median step time after warm-up.
-// Each config runs at every thread count in --threads, in one process, so the
-// speed-ups are measured side by side; also the cost of an empty parallel dispatch.
+// Each config runs at every thread count in --threads, in one process, steps taking
+// turns, so the speed-ups are measured side by side; also the cost of an empty
+// parallel dispatch.
 //   npx tsx bench/step.ts [--config S,M,L] [--threads 1,2] [--steps N] [--warmup N] [--kernels auto|simd|relaxed] [--profile] [--quick] [--json F]
 import { writeFileSync } from 'node:fs';
 import yargs from 'yargs';
@@ -35,20 +36,22 @@ const steps = args.quick ? 5 : args.steps;
 
 // Groups kernel names into where a step spends its time.
 const family = (name: string): string =>
-  name.startsWith('matmul') || name === 'biasBackward' ? 'matmul'
+  name.startsWith('matmul') || name.startsWith('gemm') ? 'matmul'
     : name.startsWith('attention') ? 'attention'
       : name === 'adamw' || name === 'sumSquaresChunks' ? 'optimizer'
         : name.startsWith('layernorm') || name === 'sumChunks' ? 'layernorm'
         : 'elementwise';
 
 // Times every dispatch (all threads, until the last one finishes), by kernel family.
-function profile(engine: Engine, times: Map<string, number>): void {
+function profile(engine: Engine, times: Map<string, number>, perKernel: Map<string, number>): void {
   const run = engine.run.bind(engine);
   engine.run = (name, fixed, start, end, grain) => {
     const t = performance.now();
     run(name, fixed, start, end, grain);
+    const dt = performance.now() - t;
     const fam = family(name);
-    times.set(fam, (times.get(fam) ?? 0) + performance.now() - t);
+    times.set(fam, (times.get(fam) ?? 0) + dt);
+    perKernel.set(name, (perKernel.get(name) ?? 0) + dt);
   };
 }
 
@@ -72,58 +75,82 @@ for (const threads of threadCounts.filter((t) => t > 1)) {
   console.log(`empty dispatch, ${threads} threads: ${us.toFixed(2)} µs (median)`);
   results.push({ dispatch_threads: threads, empty_dispatch_us: us });
 }
-const baseline = new Map<string, number>();
-for (const name of names) for (const threads of threadCounts) {
+// One engine and model per thread count, all alive at once; the timed steps take
+// turns (1 thread, 2 threads, 1 thread, ...), so a slow spell of this shared machine
+// hits every thread count alike and the speed-up is the median of per-round ratios.
+interface Runner {
+  threads: number;
+  engine: Engine;
+  model: GPT;
+  opt: AdamW;
+  times: Map<string, number>;
+  perKernel: Map<string, number>;
+  stepMs: number[];
+}
+
+for (const name of names) {
   const cfg = benchConfigs[name];
   if (!cfg) throw new Error(`unknown config ${name} (use S, M or L)`);
-  const engine = await Engine.create({ kernels: args.kernels as KernelBuild | 'auto', threads });
-  const times = new Map<string, number>();
-  if (args.profile) profile(engine, times);
-  const model = new GPT(engine, cfg.model, cfg.batchSize);
-  model.init(1);
-  const opt = new AdamW(model, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
   const B = cfg.batchSize;
   const T = cfg.model.blockSize;
+  const runners: Runner[] = [];
+  for (const threads of threadCounts) {
+    const engine = await Engine.create({ kernels: args.kernels as KernelBuild | 'auto', threads });
+    const times = new Map<string, number>();
+    const perKernel = new Map<string, number>();
+    if (args.profile) profile(engine, times, perKernel);
+    const model = new GPT(engine, cfg.model, B);
+    model.init(1);
+    const opt = new AdamW(model, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+    runners.push({ threads, engine, model, opt, times, perKernel, stepMs: [] });
+  }
   const rng = new Rng(2);
   const x = new Int32Array(B * T);
   const y = new Int32Array(B * T);
-  const stepMs: number[] = [];
   for (let s = 0; s < args.warmup + steps; s++) {
     for (let i = 0; i < B * T; i++) { x[i] = rng.int(cfg.model.vocabSize); y[i] = rng.int(cfg.model.vocabSize); }
-    if (s === args.warmup) times.clear();
-    const t0 = performance.now();
-    model.zeroGrad();
-    model.forward(x, y, B, T, { train: true });
-    model.backward();
-    const norm = opt.gradNorm();
-    opt.step(1e-4, norm > 1 ? 1 / norm : 1);
-    const ms = performance.now() - t0;
-    if (s >= args.warmup) stepMs.push(ms);
+    for (const r of runners) {
+      if (s === args.warmup) { r.times.clear(); r.perKernel.clear(); }
+      const t0 = performance.now();
+      r.model.zeroGrad();
+      r.model.forward(x, y, B, T, { train: true });
+      r.model.backward();
+      const norm = r.opt.gradNorm();
+      r.opt.step(1e-4, norm > 1 ? 1 / norm : 1);
+      const ms = performance.now() - t0;
+      if (s >= args.warmup) r.stepMs.push(ms);
+    }
   }
-  const ms = median(stepMs);
-  const tokPerS = (B * T * 1000) / ms;
-  const row: Record<string, unknown> = {
-    config: name, kernels: engine.build, threads, params: model.numParams, ms_per_step: ms, tok_per_s: tokPerS,
-    arena_bytes: engine.arena.peakBytes, rss_bytes: process.resourceUsage().maxRSS * 1024,
-  };
-  let line = `${name}: ${Math.round(tokPerS)} tok/s, ${ms.toFixed(1)} ms/step (median of ${steps}), ` +
-    `${(model.numParams / 1e6).toFixed(1)}M params, arena ${formatBytes(engine.arena.peakBytes)}, kernels ${engine.build}, ${threads} thread${threads > 1 ? 's' : ''}`;
-  if (!baseline.has(name)) baseline.set(name, tokPerS);
-  else {
-    row.speedup = tokPerS / baseline.get(name)!;
-    line += `, ${(row.speedup as number).toFixed(2)}x vs ${threadCounts[0]} thread`;
+  const base = runners[0];
+  for (const r of runners) {
+    const { engine, model, threads, stepMs } = r;
+    const ms = median(stepMs);
+    const tokPerS = (B * T * 1000) / ms;
+    const row: Record<string, unknown> = {
+      config: name, kernels: engine.build, threads, params: model.numParams, ms_per_step: ms, tok_per_s: tokPerS,
+      arena_bytes: engine.arena.peakBytes, rss_bytes: process.resourceUsage().maxRSS * 1024,
+    };
+    let line = `${name}: ${Math.round(tokPerS)} tok/s, ${ms.toFixed(1)} ms/step (median of ${steps}), ` +
+      `${(model.numParams / 1e6).toFixed(1)}M params, arena ${formatBytes(engine.arena.peakBytes)}, kernels ${engine.build}, ${threads} thread${threads > 1 ? 's' : ''}`;
+    if (r !== base) {
+      row.speedup = median(stepMs.map((t, i) => base.stepMs[i] / t));
+      line += `, ${(row.speedup as number).toFixed(2)}x vs ${base.threads} thread (median of per-round ratios)`;
+    }
+    if (args.profile) {
+      const total = stepMs.reduce((a, b) => a + b, 0);
+      const inKernels = [...r.times.values()].reduce((a, b) => a + b, 0);
+      const shares: Record<string, number> = {};
+      for (const [fam, t] of r.times) shares[fam] = t / total;
+      shares.js = (total - inKernels) / total;
+      row.time_shares = shares;
+      line += '\n   time: ' + Object.entries(shares).sort((a, b) => b[1] - a[1]).map(([f, s]) => `${f} ${(100 * s).toFixed(1)}%`).join(', ');
+      const kernelMs = [...r.perKernel].sort((a, b) => b[1] - a[1]).map(([k, t]) => [k, t / steps] as const);
+      row.kernel_ms_per_step = Object.fromEntries(kernelMs);
+      line += '\n   ms/step: ' + kernelMs.slice(0, 8).map(([k, t]) => `${k} ${t.toFixed(2)}`).join(', ');
+    }
+    console.log(line);
+    results.push(row);
   }
-  if (args.profile) {
-    const total = stepMs.reduce((a, b) => a + b, 0);
-    const inKernels = [...times.values()].reduce((a, b) => a + b, 0);
-    const shares: Record<string, number> = {};
-    for (const [fam, t] of times) shares[fam] = t / total;
-    shares.js = (total - inKernels) / total;
-    row.time_shares = shares;
-    line += '\n   time: ' + Object.entries(shares).sort((a, b) => b[1] - a[1]).map(([f, s]) => `${f} ${(100 * s).toFixed(1)}%`).join(', ');
-  }
-  console.log(line);
-  results.push(row);
-  await engine.dispose();
+  for (const r of runners) await r.engine.dispose();
 }
 if (args.json) writeFileSync(args.json, JSON.stringify(results, null, 2));

@@ -4,7 +4,9 @@
 // as one call, and a call writes nothing outside its range.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine/engine.ts';
-import { dropoutMask } from '../src/model/context.ts';
+import { dropoutMask, type KernelContext } from '../src/model/context.ts';
+import { linearForward, linearBackward, type LinearParams } from '../src/model/linear.ts';
+import { kernelTable, callKernel } from '../src/engine/kernel-table.ts';
 import * as ref from './reference.ts';
 import { BUILDS, Scope, expectBitwiseEqual, expectClose, toF32 } from './harness.ts';
 
@@ -451,6 +453,54 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
       k.matmulBackwardWeightsBias(dWc, dbc, dyp, xp, M, K, N, rN, N, scratch);
       expectBitwiseEqual(s.readF32(dWc, N * K), s.readF32(dWa, N * K), 'split dW');
       expectBitwiseEqual(s.readF32(dbc, N), s.readF32(db, N), 'split db');
+    });
+
+    // What the thread pool does with a Linear: per block of B, gemmPackB over its panels
+    // and gemmRows over the rows, each range cut into random pieces run in random order.
+    // Must equal the one-call kernels bitwise.
+    it.each([true, false])('a Linear through the staged gemm (bias: %s) equals the one-call kernels bitwise, however cut', (withBias) => {
+      const s = begin();
+      const k = engine.kernels;
+      const cut = new ref.Rng(M + K + N + (withBias ? 1 : 0));
+      const ctx: KernelContext = {
+        run: (name, fixed, start, end) => {
+          const pieces: [number, number][] = [];
+          for (let a = start; a < end;) {
+            const b = Math.min(end, a + 1 + cut.int(Math.max(1, Math.ceil((end - start) / 2))));
+            pieces.push([a, b]);
+            a = b;
+          }
+          for (let i = pieces.length - 1; i > 0; i--) {
+            const j = cut.int(i + 1);
+            [pieces[i], pieces[j]] = [pieces[j], pieces[i]];
+          }
+          const fn = k[name] as unknown as (...a: number[]) => unknown;
+          for (const [a, b] of pieces) callKernel(fn, kernelTable[name], fixed, fixed.length, a, b, { gemm: scratch });
+        },
+        gemm: { packedB: engine.gemmPackedB, blockK: k.gemmBlockK(), blockN: k.gemmBlockN(), panelWidth: k.gemmPanelWidth() },
+        normPartials: 0,
+      };
+      const dW0 = ref.randomArray(rng, N * K), db0 = ref.randomArray(rng, N), dx0 = ref.randomArray(rng, M * K);
+      const xp = s.f32(x), dyp = s.f32(dy);
+      const p: LinearParams = { weight: s.f32(W), bias: withBias ? s.f32(b) : 0, dweight: s.f32(dW0), dbias: withBias ? s.f32(db0) : 0, inDim: K, outDim: N };
+      const y = s.nan(M * N), y1 = s.nan(M * N);
+      linearForward(ctx, p, y, xp, M);
+      k.matmulForward(y1, xp, p.weight, p.bias, M, K, N, 0, M, scratch);
+      expectBitwiseEqual(s.readF32(y, M * N), s.readF32(y1, M * N), 'y');
+
+      const dW1 = s.f32(dW0), db1 = s.f32(db0), dxAcc = s.f32(dx0), dxAcc1 = s.f32(dx0);
+      linearBackward(ctx, p, dxAcc, dyp, xp, M, true);
+      if (withBias) k.matmulBackwardWeightsBias(dW1, db1, dyp, xp, M, K, N, 0, N, scratch);
+      else k.matmulBackwardWeights(dW1, dyp, xp, M, K, N, 0, N, scratch);
+      k.matmulBackwardInput(dxAcc1, dyp, p.weight, M, K, N, 1, 0, M, scratch);
+      expectBitwiseEqual(s.readF32(p.dweight, N * K), s.readF32(dW1, N * K), 'dW');
+      if (withBias) expectBitwiseEqual(s.readF32(p.dbias, N), s.readF32(db1, N), 'db');
+      expectBitwiseEqual(s.readF32(dxAcc, M * K), s.readF32(dxAcc1, M * K), 'dx accumulated');
+
+      const dx = s.nan(M * K), dx1 = s.nan(M * K);
+      linearBackward(ctx, { ...p, dweight: s.f32(dW0), dbias: withBias ? s.f32(db0) : 0 }, dx, dyp, xp, M, false);
+      k.matmulBackwardInput(dx1, dyp, p.weight, M, K, N, 0, 0, M, scratch);
+      expectBitwiseEqual(s.readF32(dx, M * K), s.readF32(dx1, M * K), 'dx');
     });
 
     it.each([true, false])('matmulForwardGelu (bias: %s) equals matmulForward then geluForward bitwise; rows split exactly', (withBias) => {

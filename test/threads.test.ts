@@ -10,6 +10,7 @@ import type { TrainConfig } from '../src/train/config.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { GPT } from '../src/model/gpt.ts';
 import { WorkerError } from '../src/engine/pool.ts';
+import { CTRL, CTRL_INTS, minChunk, runChunks } from '../src/engine/protocol.ts';
 
 const root = join(import.meta.dirname, '..');
 const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-threads-'));
@@ -21,6 +22,39 @@ function corpus(): string {
   writeFileSync(file, text);
   return file;
 }
+
+describe('chunk claiming (guided self-scheduling)', () => {
+  // Threads claim in an arbitrary interleaving; simulated here by claiming one chunk
+  // at a time for a random thread.
+  it.each([
+    [0, 2048, 16, 2], [5, 1000, 64, 2], [0, 37, 4, 3], [0, 1, 1, 2], [0, 256, 16, 16],
+  ])('[%i, %i) grain %i, %i threads: every element once, chunks in grain multiples, large first', (start, end, grain, threads) => {
+    const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_INTS * 4));
+    ctrl[CTRL.START] = start;
+    ctrl[CTRL.END] = end;
+    ctrl[CTRL.GRAIN] = grain;
+    ctrl[CTRL.CHUNK] = minChunk(start, end, grain, threads);
+    ctrl[CTRL.NEXT] = start;
+    const pieces: [number, number][] = [];
+    // one claim per call: the callback throws to stop after its chunk
+    const stop = new Error('stop');
+    let turns = 0;
+    while (Atomics.load(ctrl, CTRL.NEXT) < end && turns++ < 10_000) {
+      try {
+        runChunks(ctrl, threads, (s, e) => { pieces.push([s, e]); throw stop; });
+      } catch (e) {
+        if (e !== stop) throw e;
+      }
+    }
+    const seen = new Uint8Array(end - start);
+    for (const [s, e] of pieces) for (let i = s; i < e; i++) seen[i - start]++;
+    expect(seen.every((n) => n === 1)).toBe(true);
+    for (const [s, e] of pieces.slice(0, -1)) expect((e - s) % grain).toBe(0);
+    const sizes = pieces.map(([s, e]) => e - s);
+    expect(sizes[0]).toBeGreaterThanOrEqual(sizes[sizes.length - 1]);
+    expect(pieces.length).toBeLessThanOrEqual(threads * 16 + 1);
+  });
+});
 
 describe('thread count does not change results', () => {
   it('1, 2 and 3 threads give bitwise-identical weights after 20 steps, with dropout on', async () => {

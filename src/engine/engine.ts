@@ -32,6 +32,8 @@ export class Engine {
   readonly module: WebAssembly.Module;
   readonly arena: Arena;
   readonly scratch: ThreadScratch[];
+  // gemm's packed B block, shared by all threads: one thread packs each panel once
+  readonly gemmPackedB: number;
   private dispatcher: Dispatcher;
 
   // One thread, synchronously. Engine.create() starts a worker pool.
@@ -42,6 +44,7 @@ export class Engine {
     this.memory = createSharedMemory(1);
     this.kernels = instantiateKernels(module, this.memory);
     this.arena = new Arena(this.memory, Math.max(this.kernels.heapBase(), 1024));
+    this.gemmPackedB = this.arena.alloc(this.kernels.gemmPackedBBytes());
     this.scratch = [];
     this.dispatcher = Dispatcher.single(this.kernels, this.allocScratch());
   }
@@ -64,6 +67,11 @@ export class Engine {
   // Bytes of scratch each thread owns.
   static scratchBytesPerThread(kernels: Kernels): number {
     return kernels.gemmScratchBytes();
+  }
+
+  // All scratch an engine with this many threads allocates.
+  static scratchBytes(kernels: Kernels, threads: number): number {
+    return kernels.gemmPackedBBytes() + threads * Engine.scratchBytesPerThread(kernels);
   }
 
   private allocScratch(): ThreadScratch {

@@ -7,10 +7,8 @@ const RANGE: TailArg[] = ['start', 'end'];
 const RANGE_GEMM: TailArg[] = ['start', 'end', 'gemm'];
 
 export const kernelTable = {
-  matmulForward: RANGE_GEMM, // rows of out
-  matmulBackwardInput: RANGE_GEMM, // rows of dinp
-  matmulBackwardWeights: RANGE_GEMM, // output features (rows of dW): no two threads add into one element
-  matmulBackwardWeightsBias: RANGE_GEMM, // output features: dW rows and their dbias entries
+  gemmPackB: RANGE, // panels of the shared packed B
+  gemmRows: RANGE_GEMM, // rows of C (dW: output features, so no two threads add into one element)
   residualLayernormForward: RANGE, // rows
   attentionForwardLse: ['gemm', 'start', 'end'] as TailArg[], // (batch, head) pairs; scratch >= attentionScratchBytes(T, hs)
   attentionBackwardLse: ['gemm', 'start', 'end'] as TailArg[],
@@ -51,13 +49,4 @@ export function callKernel(
     args[nFixed + i] = t === 'start' ? start : t === 'end' ? end : scratch.gemm;
   }
   fn(...args);
-}
-
-// Thread i's share of [start, end): contiguous, multiples of grain except at the end.
-export function sliceFor(i: number, threads: number, start: number, end: number, grain: number): [number, number] {
-  const units = Math.ceil((end - start) / grain);
-  const per = Math.ceil(units / threads);
-  const s = Math.min(end, start + i * per * grain);
-  const e = Math.min(end, start + (i + 1) * per * grain);
-  return [s, e];
 }

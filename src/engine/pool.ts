@@ -1,11 +1,12 @@
 // Runs kernels split across threads: the main thread plus threads - 1 workers over
-// the same shared memory. One dispatch = one kernel over one range; it returns
-// when every thread has finished its slice. No postMessage per call.
+// the same shared memory. One dispatch = one kernel over one range, cut into chunks
+// that the threads claim in turn; it returns when every chunk is done. No
+// postMessage per call.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { Kernels } from './wasm.ts';
-import { CTRL, BLOCK_BYTES, MAX_ARGS, SPIN_ITERATIONS, SPIN_ITERATIONS_OVERSUBSCRIBED, commandBlock, failureMessage, parseFault, type CommandBlock, type FaultSpec } from './protocol.ts';
-import { kernelTable, kernelNames, callKernel, sliceFor, type KernelName, type ThreadScratch } from './kernel-table.ts';
+import { CTRL, BLOCK_BYTES, MAX_ARGS, SPIN_ITERATIONS, SPIN_ITERATIONS_OVERSUBSCRIBED, commandBlock, failureMessage, minChunk, parseFault, runChunks, type CommandBlock, type FaultSpec } from './protocol.ts';
+import { kernelTable, kernelNames, callKernel, type KernelName, type ThreadScratch } from './kernel-table.ts';
 
 const WAIT_SLICE_MS = 20; // the main thread re-checks for failures at least this often
 
@@ -72,7 +73,7 @@ export class Dispatcher {
     return this.threadCount;
   }
 
-  // Runs kernel `name` with `fixed` arguments on [start, end), split in multiples of grain.
+  // Runs kernel `name` with `fixed` arguments on [start, end), cut in multiples of grain.
   run(name: KernelName, fixed: readonly number[], start: number, end: number, grain = 1): void {
     if (this.failed) throw new WorkerError(`thread pool is unusable after an earlier failure: ${this.failed}`);
     const fn = this.kernels[name] as unknown as (...a: number[]) => unknown;
@@ -89,14 +90,15 @@ export class Dispatcher {
     ctrl[CTRL.START] = start;
     ctrl[CTRL.END] = end;
     ctrl[CTRL.GRAIN] = grain;
+    ctrl[CTRL.CHUNK] = minChunk(start, end, grain, this.threadCount);
+    ctrl[CTRL.NEXT] = start;
     Atomics.store(ctrl, CTRL.DONE, 0);
     Atomics.add(ctrl, CTRL.SEQ, 1);
     Atomics.notify(ctrl, CTRL.SEQ);
 
     let mainError: unknown = null;
     try {
-      const [s, e] = sliceFor(0, this.threadCount, start, end, grain);
-      if (s < e) callKernel(fn, tail, fixed, fixed.length, s, e, this.scratch[0]);
+      runChunks(ctrl, this.threadCount, (s, e) => callKernel(fn, tail, fixed, fixed.length, s, e, this.scratch[0]));
     } catch (e) {
       mainError = e;
     }

@@ -3,8 +3,8 @@
 // command block (a main thread blocked in Atomics.wait hears no 'error' event).
 import { parentPort, workerData } from 'node:worker_threads';
 import { instantiateKernels, type Kernels } from './wasm.ts';
-import { CTRL, commandBlock, reportFailure, type FaultSpec } from './protocol.ts';
-import { kernelNames, kernelTable, callKernel, sliceFor, type ThreadScratch } from './kernel-table.ts';
+import { CTRL, commandBlock, reportFailure, runChunks, type FaultSpec } from './protocol.ts';
+import { kernelNames, kernelTable, callKernel, type ThreadScratch } from './kernel-table.ts';
 
 interface WorkerInit {
   module: WebAssembly.Module;
@@ -51,8 +51,8 @@ for (;;) {
       throw new Error(`injected failure in worker ${init.index} at dispatch ${dispatches}`);
     }
     const name = kernelNames[Atomics.load(ctrl, CTRL.KERNEL)];
-    const [start, end] = sliceFor(init.index, init.threads, Atomics.load(ctrl, CTRL.START), Atomics.load(ctrl, CTRL.END), Atomics.load(ctrl, CTRL.GRAIN));
-    if (start < end) callKernel(kernels[name], kernelTable[name], block.args, Atomics.load(ctrl, CTRL.NFIXED), start, end, init.scratch);
+    const nFixed = Atomics.load(ctrl, CTRL.NFIXED);
+    runChunks(ctrl, init.threads, (start, end) => callKernel(kernels[name], kernelTable[name], block.args, nFixed, start, end, init.scratch));
   } catch (e) {
     reportFailure(block, init.index, `worker ${init.index}: ${(e as Error)?.message ?? String(e)}`);
   }

@@ -81,9 +81,9 @@ export function allocateModelBuffers(c: GPTConfig, layout: ParameterLayout, batc
 
 export type MemoryPlan = Record<MemoryCategory, number> & { total: number };
 
-// Bytes per category, with the arena's 64-byte alignment; threadScratchBytes is the
-// engine's scratch, counted once per thread.
-export function memoryPlan(c: GPTConfig, layout: ParameterLayout, batchSize: number, threadScratchBytes: number, threads: number): MemoryPlan {
+// Bytes per category, with the arena's 64-byte alignment; engineScratchBytes is the
+// engine's own scratch (Engine.scratchBytes: per thread, plus gemm's shared packed B).
+export function memoryPlan(c: GPTConfig, layout: ParameterLayout, batchSize: number, engineScratchBytes: number): MemoryPlan {
   const plan: MemoryPlan = { parameters: 0, gradients: 0, optimizer: 0, activations: 0, scratch: 0, total: 0 };
   const count: Allocate = (category, elements) => {
     const bytes = Math.ceil((elements * 4) / 64) * 64;
@@ -92,7 +92,7 @@ export function memoryPlan(c: GPTConfig, layout: ParameterLayout, batchSize: num
     return 0;
   };
   allocateModelBuffers(c, layout, batchSize, count);
-  for (let i = 0; i < threads; i++) count('scratch', Math.ceil(threadScratchBytes / 4));
+  count('scratch', Math.ceil(engineScratchBytes / 4));
   count('optimizer', layout.total); // AdamW first moment
   count('optimizer', layout.total); // AdamW second moment
   return plan;

@@ -4,16 +4,26 @@ import type { KernelName } from '../engine/kernel-table.ts';
 
 export interface KernelContext {
   run(name: KernelName, fixed: readonly number[], start: number, end: number, grain?: number): void;
+  gemm: GemmBlocking;
   // [chunks, 2C] floats: per-chunk LayerNorm parameter-gradient partials
   normPartials: number;
+}
+
+// How gemm is blocked (assembly/matmul.ts) and where its shared packed B lives.
+export interface GemmBlocking {
+  packedB: number;
+  blockK: number; // K block: one packed B holds blockK x blockN
+  blockN: number;
+  panelWidth: number; // columns per packed B panel: the unit gemmPackB splits
 }
 
 // Rows per LayerNorm-backward chunk: parameter gradients are summed per chunk, then
 // chunks in order, so the sum does not depend on the thread count.
 export const NORM_CHUNK_ROWS = 32;
 
-// Split granularity: matmul rows in micro-tile multiples, elementwise in cache lines.
-export const GRAIN_ROWS = 4;
+// Split granularity: matmul rows in micro-tile multiples, enough that a chunk reuses
+// each packed B panel a few times from L1; elementwise in cache lines.
+export const GRAIN_ROWS = 16;
 export const GRAIN_ELEMENTS = 64;
 
 // A dropout site's mask for one forward pass: threshold = 0 means no dropout.

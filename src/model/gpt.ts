@@ -55,6 +55,10 @@ export class GPT {
     this.buffers = allocateModelBuffers(this.config, this.layout, batchSize, (_category, elements) => engine.arena.alloc(elements * 4));
     this.ctx = {
       run: (name, fixed, start, end, grain) => engine.run(name, fixed, start, end, grain),
+      gemm: {
+        packedB: engine.gemmPackedB, blockK: engine.kernels.gemmBlockK(), blockN: engine.kernels.gemmBlockN(),
+        panelWidth: engine.kernels.gemmPanelWidth(),
+      },
       normPartials: this.buffers.normPartials,
     };
     this.engine.f32(this.buffers.params, this.layout.total).fill(0);

@@ -13,14 +13,44 @@ export interface LinearParams {
 
 // out [rows, outDim] = inp [rows, inDim] W^T + b
 export function linearForward(ctx: KernelContext, p: LinearParams, out: number, inp: number, rows: number): void {
-  ctx.run('matmulForward', [out, inp, p.weight, p.bias, rows, p.inDim, p.outDim], 0, rows, GRAIN_ROWS);
+  gemm(ctx, { c: out, a: inp, aRow: p.inDim, aCol: 1, b: p.weight, bRow: 1, bCol: p.inDim, bias: p.bias, dbias: 0, M: rows, N: p.outDim, K: p.inDim, accumulate: false });
 }
 
 // dW += dout^T inp, db += sum_rows dout, dinp (+)= dout W (skipped when dinp is 0)
 export function linearBackward(
   ctx: KernelContext, p: LinearParams, dinp: number, dout: number, inp: number, rows: number, accumulate: boolean,
 ): void {
-  if (p.bias) ctx.run('matmulBackwardWeightsBias', [p.dweight, p.dbias, dout, inp, rows, p.inDim, p.outDim], 0, p.outDim, GRAIN_ROWS);
-  else ctx.run('matmulBackwardWeights', [p.dweight, dout, inp, rows, p.inDim, p.outDim], 0, p.outDim, GRAIN_ROWS);
-  if (dinp) ctx.run('matmulBackwardInput', [dinp, dout, p.weight, rows, p.inDim, p.outDim, accumulate ? 1 : 0], 0, rows, GRAIN_ROWS);
+  // dW [outDim, inDim] += dout^T [outDim, rows] inp [rows, inDim]; db rides on packing dout^T
+  gemm(ctx, { c: p.dweight, a: dout, aRow: 1, aCol: p.outDim, b: inp, bRow: p.inDim, bCol: 1, bias: 0, dbias: p.dbias, M: p.outDim, N: p.inDim, K: rows, accumulate: true });
+  // dinp [rows, inDim] (+)= dout [rows, outDim] W [outDim, inDim]
+  if (dinp) gemm(ctx, { c: dinp, a: dout, aRow: p.outDim, aCol: 1, b: p.weight, bRow: p.inDim, bCol: 1, bias: 0, dbias: 0, M: rows, N: p.inDim, K: p.outDim, accumulate });
+}
+
+// C [M, N] (+)= A [M, K] B [K, N] (+ bias [N]); A and B are read through (row, column)
+// element strides, so W^T and dout^T need no copies. dbias nonzero: dbias[i] += sum_k A[i, k].
+interface GemmOperands {
+  c: number;
+  a: number; aRow: number; aCol: number;
+  b: number; bRow: number; bCol: number;
+  bias: number;
+  dbias: number;
+  M: number; N: number; K: number;
+  accumulate: boolean;
+}
+
+// Per block of B (blockK x blockN): all threads pack its panels into the one shared
+// buffer, then all compute rows of C from it. Each thread packing all of B for its own
+// rows (as a single gemm call does) cost a thread up to ~15% more work on the short
+// matrices of a small batch. Same bits as the single-call gemm, however it is split.
+function gemm(ctx: KernelContext, g: GemmOperands): void {
+  if (g.K <= 0) throw new RangeError(`matmul needs K >= 1, got ${g.K}`);
+  const { packedB, blockK, blockN, panelWidth } = ctx.gemm;
+  for (let jc = 0; jc < g.N; jc += blockN) {
+    const nc = Math.min(blockN, g.N - jc);
+    for (let pc = 0; pc < g.K; pc += blockK) {
+      const kc = Math.min(blockK, g.K - pc);
+      ctx.run('gemmPackB', [packedB, g.b, g.bRow, g.bCol, pc, kc, jc, nc], 0, Math.ceil(nc / panelWidth), 1);
+      ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB, g.bias, g.dbias, g.N, g.K, pc, kc, jc, nc, g.accumulate ? 1 : 0], 0, g.M, GRAIN_ROWS);
+    }
+  }
 }

@@ -61,7 +61,7 @@ export function modelConfigFor(config: TrainConfig, vocabSize: number): GPTConfi
 
 // The memory plan before anything is allocated; a plan over the wasm32 limit is refused.
 export function checkMemoryPlan(engine: Engine, modelConfig: GPTConfig, batchSize: number): MemoryPlan {
-  const plan = memoryPlan(modelConfig, parameterLayout(modelConfig), batchSize, Engine.scratchBytesPerThread(engine.kernels), engine.threads);
+  const plan = memoryPlan(modelConfig, parameterLayout(modelConfig), batchSize, Engine.scratchBytes(engine.kernels, engine.threads));
   if (engine.arena.base + plan.total > WASM32_LIMIT) {
     throw new ConfigError(
       `memory plan needs ${formatBytes(plan.total)}, over the 4 GiB wasm32 limit ` +
