@@ -55,3 +55,9 @@ export function dropout(out: usize, inp: usize, key: u32, threshold: u32, scale:
     store<f32>(out + o, select<f32>(load<f32>(inp + o) * scale, 0, keepElement(key, <u32>i, threshold)));
   }
 }
+
+// out[i] = 0 for i in [start, end): gradient buffers before a backward pass
+export function zeroFill(out: usize, start: i32, end: i32): void {
+  if (start >= end) return;
+  memory.fill(out + (<usize>start << 2), 0, <usize>(end - start) << 2);
+}

@@ -8,7 +8,7 @@ export { geluForward, geluBackward } from './gelu';
 export { attentionForward, attentionBackward, attentionScratchBytes, attentionForwardLse, attentionBackwardLse } from './attention';
 export { crossEntropyForward, crossEntropyBackward } from './crossentropy';
 export { embeddingForward, tokenEmbeddingBackward, positionEmbeddingBackward } from './embedding';
-export { residualForward, residualDropoutForward, dropout } from './elementwise';
+export { residualForward, residualDropoutForward, dropout, zeroFill } from './elementwise';
 export { adamw, sumSquaresChunks } from './optimizer';
 
 // First byte past the module's static data: the TypeScript arena starts at or above it.

@@ -23,6 +23,7 @@ export const kernelTable = {
   tokenEmbeddingBackward: RANGE, // vocabulary rows: scatter-adds never race
   positionEmbeddingBackward: RANGE, // positions
   residualForward: RANGE,
+  zeroFill: RANGE,
   residualDropoutForward: RANGE,
   dropout: RANGE,
   adamw: RANGE,

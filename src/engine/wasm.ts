@@ -51,6 +51,7 @@ export interface Kernels {
   tokenEmbeddingBackward(dwte: number, dout: number, ids: number, rows: number, C: number, vStart: number, vEnd: number): void;
   positionEmbeddingBackward(dwpe: number, dout: number, B: number, T: number, C: number, tStart: number, tEnd: number): void;
   residualForward(out: number, a: number, b: number, start: number, end: number): void;
+  zeroFill(out: number, start: number, end: number): void;
   residualDropoutForward(out: number, a: number, b: number, key: number, threshold: number, scale: number, start: number, end: number): void;
   dropout(out: number, inp: number, key: number, threshold: number, scale: number, start: number, end: number): void;
   adamw(params: number, grads: number, m: number, v: number, lr: number, beta1: number, beta2: number, eps: number,

@@ -148,7 +148,7 @@ export class GPT {
   }
 
   zeroGrad(): void {
-    this.grads().fill(0);
+    this.engine.run('zeroFill', [this.buffers.grads], 0, this.layout.total, GRAIN_ELEMENTS);
   }
 
   // ids, targets: [B, T] row-major. Returns the mean cross-entropy, or NaN without targets.
