@@ -34,6 +34,8 @@ const MC: i32 = 128;
 const NC: i32 = 2048;
 
 const PACK_B_BYTES: usize = <usize>(KC * NC) << 2;
+// The shared packed B of the staged gemm holds this many full K blocks (8 MiB: in L3).
+const PACKED_SPAN_BLOCKS: usize = 4;
 const PACK_A_BYTES: usize = <usize>(MC * KC) << 2;
 const TILE_BYTES: usize = <usize>(MR * NR) << 2;
 const NZ_BYTES: usize = <usize>NR << 2;
@@ -84,35 +86,60 @@ function gemmImpl(
   }
 }
 
-// The two stages of one (jc, pc) step of gemm, for a thread pool to run in turn over
-// one shared packed B: gemmPackB packs panels [panelStart, panelEnd) (NR columns
-// each) of B's block k in [pc, pc+kc), n in [jc, jc+nc); gemmRows then computes rows
-// [rowStart, rowEnd) of that block of C from it. Running gemmPackB over every panel
-// then gemmRows over every row, for each jc then each pc in order, is gemm exactly
-// (same bits), however the ranges are split. rowScratch: gemmRowScratchBytes().
+// gemm in two stages, for a thread pool to run in turn over one shared packed B.
+// A step covers columns [jc, jc+nc) and a span of K, [pc0, pc0+kSpan), cut into
+// K blocks of KC: gemmPackB packs units [unitStart, unitEnd) of that span of B, a unit
+// being one NR-column panel of one K block (unit = block * panels + panel); gemmRows
+// then computes rows [rowStart, rowEnd) of C over the whole span, K blocks in order.
+// Running both over all their units and rows, step after step (jc, then pc0
+// ascending), is gemm exactly (same bits), however the ranges are split. Packed
+// layout: K block q at q * KC * ncPad floats (ncPad = nc rounded up to NR), its
+// panels as packPanelsB lays them. Spanning several K blocks per step means fewer
+// steps, so fewer times all threads wait for each other.
 export function gemmPackB(
-  packB: usize, b: usize, bRow: i32, bCol: i32, pc: i32, kc: i32, jc: i32, nc: i32, panelStart: i32, panelEnd: i32,
+  packB: usize, b: usize, bRow: i32, bCol: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, unitStart: i32, unitEnd: i32,
 ): void {
-  const j0 = max(panelStart, 0) * NR;
-  const j1 = min(panelEnd * NR, nc);
-  if (j0 >= j1) return;
-  packPanelsB(packB + (<usize>(j0 * kc) << 2), b, bRow, bCol, pc, kc, jc + j0, j1 - j0);
+  const panels = (nc + NR - 1) / NR;
+  const blockBytes = <usize>(KC * panels * NR) << 2;
+  let u = max(unitStart, 0);
+  while (u < unitEnd) {
+    // the run of units in one K block
+    const q = u / panels;
+    const p0 = u - q * panels;
+    const p1 = min(panels, p0 + unitEnd - u);
+    const pc = pc0 + q * KC;
+    const kc = min(KC, pc0 + kSpan - pc);
+    if (kc <= 0) return;
+    const j0 = p0 * NR;
+    packPanelsB(packB + <usize>q * blockBytes + (<usize>(j0 * kc) << 2), b, bRow, bCol, pc, kc, jc + j0, min(p1 * NR, nc) - j0);
+    u += p1 - p0;
+  }
 }
 
 export function gemmRows(
   c: usize, a: usize, aRow: i32, aCol: i32, packB: usize, bias: usize, dbias: usize,
-  N: i32, K: i32, pc: i32, kc: i32, jc: i32, nc: i32, accumulate: i32, rowStart: i32, rowEnd: i32, rowScratch: usize,
+  N: i32, K: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, accumulate: i32, rowStart: i32, rowEnd: i32, rowScratch: usize,
 ): void {
   if (rowStart < 0) rowStart = 0;
-  if (rowStart >= rowEnd) return;
-  blockRows(c, a, aRow, aCol, packB, bias, dbias, EPI_NONE, 0, N, K, pc, kc, jc, nc, accumulate, rowStart, rowEnd, rowScratch);
+  const blockBytes = <usize>(KC * ((nc + NR - 1) / NR) * NR) << 2;
+  // MC rows at a time through every K block, so their C rows stay in cache
+  for (let ic = rowStart; ic < rowEnd; ic += MC) {
+    const icEnd = min(rowEnd, ic + MC);
+    let packed = packB;
+    for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
+      const kc = min(KC, pc0 + kSpan - pc);
+      blockRows(c, a, aRow, aCol, packed, bias, dbias, EPI_NONE, 0, N, K, pc, kc, jc, nc, accumulate, ic, icEnd, rowScratch);
+      packed += blockBytes;
+    }
+  }
 }
 
 // Blocking of gemm, for callers that drive the two stages.
 export function gemmBlockK(): i32 { return KC; }
 export function gemmBlockN(): i32 { return NC; }
 export function gemmPanelWidth(): i32 { return NR; }
-export function gemmPackedBBytes(): usize { return PACK_B_BYTES; }
+// Room for the packed span: K blocks of KC x ncPad floats, at least one of KC x NC.
+export function gemmPackedBBytes(): usize { return PACKED_SPAN_BLOCKS * PACK_B_BYTES; }
 export function gemmRowScratchBytes(): usize { return PACK_A_BYTES + TILE_BYTES + NZ_BYTES; }
 
 // Rows [rowStart, rowEnd) of C's block (columns jc..jc+nc, K block pc..pc+kc) from

@@ -458,7 +458,8 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
     // What the thread pool does with a Linear: per block of B, gemmPackB over its panels
     // and gemmRows over the rows, each range cut into random pieces run in random order.
     // Must equal the one-call kernels bitwise.
-    it.each([true, false])('a Linear through the staged gemm (bias: %s) equals the one-call kernels bitwise, however cut', (withBias) => {
+    // packed span: as the engine has it (several K blocks per step), or one K block per step
+    it.each([[true, 'engine'], [false, 'engine'], [true, 'one K block']])('a Linear through the staged gemm (bias: %s, packed span: %s) equals the one-call kernels bitwise, however cut', (withBias, span) => {
       const s = begin();
       const k = engine.kernels;
       const cut = new ref.Rng(M + K + N + (withBias ? 1 : 0));
@@ -477,7 +478,10 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
           const fn = k[name] as unknown as (...a: number[]) => unknown;
           for (const [a, b] of pieces) callKernel(fn, kernelTable[name], fixed, fixed.length, a, b, { gemm: scratch });
         },
-        gemm: { packedB: engine.gemmPackedB, blockK: k.gemmBlockK(), blockN: k.gemmBlockN(), panelWidth: k.gemmPanelWidth() },
+        gemm: {
+          packedB: engine.gemmPackedB, blockK: k.gemmBlockK(), blockN: k.gemmBlockN(), panelWidth: k.gemmPanelWidth(),
+          packedBBytes: span === 'engine' ? k.gemmPackedBBytes() : 4 * k.gemmBlockK() * k.gemmBlockN(),
+        },
         normPartials: 0,
       };
       const dW0 = ref.randomArray(rng, N * K), db0 = ref.randomArray(rng, N), dx0 = ref.randomArray(rng, M * K);

@@ -15,10 +15,10 @@ export interface Kernels {
   gemm(c: number, a: number, aRow: number, aCol: number, b: number, bRow: number, bCol: number, bias: number,
     M: number, N: number, K: number, accumulate: number, rowStart: number, rowEnd: number, scratch: number): void;
   // gemm's two stages over one shared packed B (see assembly/matmul.ts)
-  gemmPackB(packB: number, b: number, bRow: number, bCol: number, pc: number, kc: number, jc: number, nc: number,
-    panelStart: number, panelEnd: number): void;
+  gemmPackB(packB: number, b: number, bRow: number, bCol: number, pc0: number, kSpan: number, jc: number, nc: number,
+    unitStart: number, unitEnd: number): void;
   gemmRows(c: number, a: number, aRow: number, aCol: number, packB: number, bias: number, dbias: number,
-    N: number, K: number, pc: number, kc: number, jc: number, nc: number, accumulate: number,
+    N: number, K: number, pc0: number, kSpan: number, jc: number, nc: number, accumulate: number,
     rowStart: number, rowEnd: number, rowScratch: number): void;
   gemmBlockK(): number;
   gemmBlockN(): number;

@@ -12,7 +12,8 @@ export interface KernelContext {
 // How gemm is blocked (assembly/matmul.ts) and where its shared packed B lives.
 export interface GemmBlocking {
   packedB: number;
-  blockK: number; // K block: one packed B holds blockK x blockN
+  packedBBytes: number; // room for several K blocks of packed B
+  blockK: number;
   blockN: number;
   panelWidth: number; // columns per packed B panel: the unit gemmPackB splits
 }

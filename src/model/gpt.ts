@@ -56,7 +56,7 @@ export class GPT {
     this.ctx = {
       run: (name, fixed, start, end, grain) => engine.run(name, fixed, start, end, grain),
       gemm: {
-        packedB: engine.gemmPackedB, blockK: engine.kernels.gemmBlockK(), blockN: engine.kernels.gemmBlockN(),
+        packedB: engine.gemmPackedB, packedBBytes: engine.kernels.gemmPackedBBytes(), blockK: engine.kernels.gemmBlockK(), blockN: engine.kernels.gemmBlockN(),
         panelWidth: engine.kernels.gemmPanelWidth(),
       },
       normPartials: this.buffers.normPartials,

@@ -38,19 +38,22 @@ interface GemmOperands {
   accumulate: boolean;
 }
 
-// Per block of B (blockK x blockN): all threads pack its panels into the one shared
-// buffer, then all compute rows of C from it. Each thread packing all of B for its own
-// rows (as a single gemm call does) cost a thread up to ~15% more work on the short
-// matrices of a small batch. Same bits as the single-call gemm, however it is split.
+// Per step of B (columns blockN at most, K blocks as many as the shared buffer holds):
+// all threads pack its panels into the one shared buffer, then all compute rows of C
+// from it. Each thread packing all of B for its own rows (as a single gemm call does)
+// cost a thread up to ~15% more work on the short matrices of a small batch. Same bits
+// as the single-call gemm, however it is split.
 function gemm(ctx: KernelContext, g: GemmOperands): void {
   if (g.K <= 0) throw new RangeError(`matmul needs K >= 1, got ${g.K}`);
-  const { packedB, blockK, blockN, panelWidth } = ctx.gemm;
+  const { packedB, packedBBytes, blockK, blockN, panelWidth } = ctx.gemm;
   for (let jc = 0; jc < g.N; jc += blockN) {
     const nc = Math.min(blockN, g.N - jc);
-    for (let pc = 0; pc < g.K; pc += blockK) {
-      const kc = Math.min(blockK, g.K - pc);
-      ctx.run('gemmPackB', [packedB, g.b, g.bRow, g.bCol, pc, kc, jc, nc], 0, Math.ceil(nc / panelWidth), 1);
-      ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB, g.bias, g.dbias, g.N, g.K, pc, kc, jc, nc, g.accumulate ? 1 : 0], 0, g.M, GRAIN_ROWS);
+    const panels = Math.ceil(nc / panelWidth);
+    const kSpan = blockK * Math.max(1, Math.floor(packedBBytes / (4 * blockK * panels * panelWidth)));
+    for (let pc0 = 0; pc0 < g.K; pc0 += kSpan) {
+      const span = Math.min(kSpan, g.K - pc0);
+      ctx.run('gemmPackB', [packedB, g.b, g.bRow, g.bCol, pc0, span, jc, nc], 0, Math.ceil(span / blockK) * panels, 1);
+      ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB, g.bias, g.dbias, g.N, g.K, pc0, span, jc, nc, g.accumulate ? 1 : 0], 0, g.M, GRAIN_ROWS);
     }
   }
 }
