@@ -5,7 +5,7 @@
 // the relaxed-madd peak (the machine's) and of the build's own peak (mul + add in simd).
 //
 //   npx tsx bench/kernels.ts [--builds simd,relaxed] [--suites peak,matmul,attention,fused,elementwise,optimizer]
-//                            [--shapes large,small] [--time ms] [--repeat n] [--filter regex] [--wasm-dir build] [--json file]
+//                            [--shapes large,small] [--path staged|call] [--time ms] [--repeat n] [--filter regex] [--wasm-dir build] [--json file]
 //
 // The machine is shared: pin to one core (taskset -c 1) and repeat; figures are medians.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -16,12 +16,16 @@ import { hideBin } from 'yargs/helpers';
 import { Bench } from 'tinybench';
 import { Arena } from '../src/engine/arena.ts';
 import { createSharedMemory, instantiateKernels, wasmPath, type KernelBuild, type Kernels } from '../src/engine/wasm.ts';
+import { callKernel, kernelTable } from '../src/engine/kernel-table.ts';
+import type { KernelContext } from '../src/model/context.ts';
+import { linearForward, linearBackwardInput, linearBackwardWeights, type LinearParams } from '../src/model/linear.ts';
 
 const args = yargs(hideBin(process.argv))
   .options({
     builds: { type: 'string', default: 'simd,relaxed', describe: 'comma-separated kernel builds' },
     suites: { type: 'string', default: 'peak,matmul,attention,fused,elementwise,optimizer' },
     shapes: { type: 'string', default: 'large,small', describe: 'matmul shape sets' },
+    path: { type: 'string', choices: ['staged', 'call'], default: 'staged', describe: 'matmul: the model\'s staged gemm (src/model/linear.ts) or one call of each export' },
     time: { type: 'number', default: 300, describe: 'ms of timed runs per task (at least 3 runs)' },
     filter: { type: 'string', describe: 'only tasks whose "suite kernel shape" matches this regex' },
     'wasm-dir': { type: 'string', describe: 'directory with simd.wasm / relaxed.wasm (default: build/)' },
@@ -183,23 +187,42 @@ async function matmulSuite(inst: Instance): Promise<void> {
   const sets = args.shapes.split(',');
   const shapes = [...(sets.includes('large') ? LARGE : []), ...(sets.includes('small') ? SMALL : [])];
   const scratch = inst.arena.alloc(k.gemmScratchBytes());
+  const staged = args.path === 'staged' && has(k, 'gemmPackB', 'gemmRows');
+  // the model's path on one thread: src/model/linear.ts over the shared packed B
+  const ctx: KernelContext | null = staged ? {
+    run: (name, fixed, start, end) => callKernel(k[name] as unknown as (...a: number[]) => unknown, kernelTable[name], fixed, fixed.length, start, end, { gemm: scratch }),
+    gemm: {
+      packedB: inst.arena.alloc(k.gemmPackedBBytes()), packedBBytes: k.gemmPackedBBytes(),
+      blockK: k.gemmBlockK(), blockN: k.gemmBlockN(), panelWidth: k.gemmPanelWidth(),
+    },
+    normPartials: 0,
+  } : null;
   for (const [M, K, N] of shapes) {
     const mark = inst.arena.mark();
     const x = alloc(inst, M * K, 1, 1), W = alloc(inst, N * K, 0.1, 2), b = alloc(inst, N, 0.1, 3);
     const y = alloc(inst, M * N, 1, 4), dx = alloc(inst, M * K, 0, 5), dW = alloc(inst, N * K, 0, 6), db = alloc(inst, N, 0, 7);
     const shape = `(${M},${K},${N})`;
     const flops = 2 * M * N * K;
-    await task(inst, 'matmul', 'forward (+bias)', shape, flops, 'GFLOP/s', () => k.matmulForward(y, x, W, b, M, K, N, 0, M, scratch));
-    await task(inst, 'matmul', 'backward input', shape, flops, 'GFLOP/s', () => k.matmulBackwardInput(dx, y, W, M, K, N, 0, 0, M, scratch));
-    await task(inst, 'matmul', 'backward weights', shape, flops, 'GFLOP/s', () => k.matmulBackwardWeights(dW, y, x, M, K, N, 0, N, scratch));
-    if (has(k, 'matmulBackwardWeightsBias')) {
-      await task(inst, 'matmul', 'backward weights+bias', shape, flops, 'GFLOP/s',
-        () => call(k, 'matmulBackwardWeightsBias', dW, db, y, x, M, K, N, 0, N, scratch));
+    if (ctx) {
+      const p: LinearParams = { weight: W, bias: b, dweight: dW, dbias: db, inDim: K, outDim: N };
+      const noBias: LinearParams = { ...p, bias: 0, dbias: 0 };
+      await task(inst, 'matmul', 'forward (+bias)', shape, flops, 'GFLOP/s', () => linearForward(ctx, p, y, x, M));
+      await task(inst, 'matmul', 'backward input', shape, flops, 'GFLOP/s', () => linearBackwardInput(ctx, p, dx, y, M, false));
+      await task(inst, 'matmul', 'backward weights', shape, flops, 'GFLOP/s', () => linearBackwardWeights(ctx, noBias, y, x, M));
+      await task(inst, 'matmul', 'backward weights+bias', shape, flops, 'GFLOP/s', () => linearBackwardWeights(ctx, p, y, x, M));
     } else {
-      await task(inst, 'matmul', 'backward weights+bias', shape, flops, 'GFLOP/s', () => {
-        k.matmulBackwardWeights(dW, y, x, M, K, N, 0, N, scratch);
-        k.biasBackward(db, y, M, N, 0, N);
-      });
+      await task(inst, 'matmul', 'forward (+bias)', shape, flops, 'GFLOP/s', () => k.matmulForward(y, x, W, b, M, K, N, 0, M, scratch));
+      await task(inst, 'matmul', 'backward input', shape, flops, 'GFLOP/s', () => k.matmulBackwardInput(dx, y, W, M, K, N, 0, 0, M, scratch));
+      await task(inst, 'matmul', 'backward weights', shape, flops, 'GFLOP/s', () => k.matmulBackwardWeights(dW, y, x, M, K, N, 0, N, scratch));
+      if (has(k, 'matmulBackwardWeightsBias')) {
+        await task(inst, 'matmul', 'backward weights+bias', shape, flops, 'GFLOP/s',
+          () => call(k, 'matmulBackwardWeightsBias', dW, db, y, x, M, K, N, 0, N, scratch));
+      } else {
+        await task(inst, 'matmul', 'backward weights+bias', shape, flops, 'GFLOP/s', () => {
+          k.matmulBackwardWeights(dW, y, x, M, K, N, 0, N, scratch);
+          k.biasBackward(db, y, M, N, 0, N);
+        });
+      }
     }
     inst.arena.release(mark);
   }

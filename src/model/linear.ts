@@ -20,10 +20,18 @@ export function linearForward(ctx: KernelContext, p: LinearParams, out: number, 
 export function linearBackward(
   ctx: KernelContext, p: LinearParams, dinp: number, dout: number, inp: number, rows: number, accumulate: boolean,
 ): void {
-  // dW [outDim, inDim] += dout^T [outDim, rows] inp [rows, inDim]; db rides on packing dout^T
+  linearBackwardWeights(ctx, p, dout, inp, rows);
+  if (dinp) linearBackwardInput(ctx, p, dinp, dout, rows, accumulate);
+}
+
+// dW [outDim, inDim] += dout^T [outDim, rows] inp [rows, inDim]; db rides on packing dout^T
+export function linearBackwardWeights(ctx: KernelContext, p: LinearParams, dout: number, inp: number, rows: number): void {
   gemm(ctx, { c: p.dweight, a: dout, aRow: 1, aCol: p.outDim, b: inp, bRow: p.inDim, bCol: 1, bias: 0, dbias: p.dbias, M: p.outDim, N: p.inDim, K: rows, accumulate: true });
-  // dinp [rows, inDim] (+)= dout [rows, outDim] W [outDim, inDim]
-  if (dinp) gemm(ctx, { c: dinp, a: dout, aRow: p.outDim, aCol: 1, b: p.weight, bRow: p.inDim, bCol: 1, bias: 0, dbias: 0, M: rows, N: p.inDim, K: p.outDim, accumulate });
+}
+
+// dinp [rows, inDim] (+)= dout [rows, outDim] W [outDim, inDim]
+export function linearBackwardInput(ctx: KernelContext, p: LinearParams, dinp: number, dout: number, rows: number, accumulate: boolean): void {
+  gemm(ctx, { c: dinp, a: dout, aRow: p.outDim, aCol: 1, b: p.weight, bRow: p.inDim, bCol: 1, bias: 0, dbias: 0, M: rows, N: p.inDim, K: p.outDim, accumulate });
 }
 
 // C [M, N] (+)= A [M, K] B [K, N] (+ bias [N]); A and B are read through (row, column)
