@@ -10,7 +10,7 @@ import type { TrainConfig } from '../src/train/config.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { GPT } from '../src/model/gpt.ts';
 import { WorkerError } from '../src/engine/pool.ts';
-import { CTRL, CTRL_INTS, minChunk, runChunks } from '../src/engine/protocol.ts';
+import { CTRL, CTRL_INTS, initChunks, runChunks } from '../src/engine/protocol.ts';
 
 const root = join(import.meta.dirname, '..');
 const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-threads-'));
@@ -23,36 +23,47 @@ function corpus(): string {
   return file;
 }
 
-describe('chunk claiming (guided self-scheduling)', () => {
-  // Threads claim in an arbitrary interleaving; simulated here by claiming one chunk
-  // at a time for a random thread.
+describe('chunk claiming', () => {
+  // Threads claim in an arbitrary interleaving; simulated here by letting a random
+  // thread claim one chunk at a time (a thread that found nothing left is done).
   it.each([
-    [0, 2048, 16, 2], [5, 1000, 64, 2], [0, 37, 4, 3], [0, 1, 1, 2], [0, 256, 16, 16],
-  ])('[%i, %i) grain %i, %i threads: every element once, chunks in grain multiples, large first', (start, end, grain, threads) => {
+    [0, 2048, 16, 2], [5, 1000, 64, 2], [0, 37, 4, 3], [0, 1, 1, 2], [0, 256, 16, 16], [3, 100_003, 64, 5],
+  ])('[%i, %i) grain %i, %i threads: every element once, chunks in grain multiples, own segment first', (start, end, grain, threads) => {
     const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_INTS * 4));
-    ctrl[CTRL.START] = start;
-    ctrl[CTRL.END] = end;
-    ctrl[CTRL.GRAIN] = grain;
-    ctrl[CTRL.CHUNK] = minChunk(start, end, grain, threads);
-    ctrl[CTRL.NEXT] = start;
-    const pieces: [number, number][] = [];
-    // one claim per call: the callback throws to stop after its chunk
+    initChunks(ctrl, start, end, grain, threads);
+    const pieces: { thread: number; s: number; e: number }[] = [];
     const stop = new Error('stop');
-    let turns = 0;
-    while (Atomics.load(ctrl, CTRL.NEXT) < end && turns++ < 10_000) {
+    const done = new Set<number>();
+    let seed = 12345;
+    while (done.size < threads) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      const thread = seed % threads;
+      if (done.has(thread)) continue;
+      let claimed = false;
       try {
-        runChunks(ctrl, threads, (s, e) => { pieces.push([s, e]); throw stop; });
+        runChunks(ctrl, thread, threads, (s, e) => { pieces.push({ thread, s, e }); claimed = true; throw stop; });
       } catch (e) {
         if (e !== stop) throw e;
       }
+      if (!claimed) done.add(thread);
     }
     const seen = new Uint8Array(end - start);
-    for (const [s, e] of pieces) for (let i = s; i < e; i++) seen[i - start]++;
+    for (const { s, e } of pieces) for (let i = s; i < e; i++) seen[i - start]++;
     expect(seen.every((n) => n === 1)).toBe(true);
-    for (const [s, e] of pieces.slice(0, -1)) expect((e - s) % grain).toBe(0);
-    const sizes = pieces.map(([s, e]) => e - s);
-    expect(sizes[0]).toBeGreaterThanOrEqual(sizes[sizes.length - 1]);
-    expect(pieces.length).toBeLessThanOrEqual(threads * 16 + 1);
+    for (const { s, e } of pieces) if (e !== end) expect((e - s) % grain).toBe(0);
+    // a thread's first chunk is in its own segment, unless others had claimed all of it
+    const per = Math.ceil(Math.ceil((end - start) / grain) / threads) * grain;
+    for (let t = 0; t < threads; t++) {
+      const at = pieces.findIndex((p) => p.thread === t);
+      if (at < 0) continue;
+      const segStart = Math.min(end, start + t * per), segEnd = Math.min(end, start + (t + 1) * per);
+      const takenBefore = pieces.slice(0, at).filter((p) => p.s >= segStart && p.e <= segEnd).reduce((n, p) => n + p.e - p.s, 0);
+      if (takenBefore < segEnd - segStart) {
+        expect(pieces[at].s).toBeGreaterThanOrEqual(segStart);
+        expect(pieces[at].e).toBeLessThanOrEqual(segEnd);
+      }
+    }
+    expect(pieces.length).toBeLessThanOrEqual(threads * threads * 16 + threads);
   });
 });
 

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { compileKernels, createSharedMemory, instantiateKernels, type Kernels, type KernelBuild } from './wasm.ts';
 import { Arena } from './arena.ts';
 import { Dispatcher } from './pool.ts';
+import { MAX_THREADS } from './protocol.ts';
 import type { KernelName, ThreadScratch } from './kernel-table.ts';
 
 export type DType = 'f32' | 'i32';
@@ -51,7 +52,9 @@ export class Engine {
 
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const threads = options.threads ?? defaultThreads();
-    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+      throw new RangeError(`threads must be an integer from 1 to ${MAX_THREADS}, got ${threads}`);
+    }
     const engine = new Engine(options);
     if (threads > 1) {
       for (let i = 1; i < threads; i++) engine.allocScratch();

@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { Kernels } from './wasm.ts';
-import { CTRL, BLOCK_BYTES, MAX_ARGS, SPIN_ITERATIONS, SPIN_ITERATIONS_OVERSUBSCRIBED, commandBlock, failureMessage, minChunk, parseFault, runChunks, type CommandBlock, type FaultSpec } from './protocol.ts';
+import { CTRL, BLOCK_BYTES, MAX_ARGS, SPIN_ITERATIONS, SPIN_ITERATIONS_OVERSUBSCRIBED, commandBlock, failureMessage, initChunks, parseFault, runChunks, type CommandBlock, type FaultSpec } from './protocol.ts';
 import { kernelTable, kernelNames, callKernel, type KernelName, type ThreadScratch } from './kernel-table.ts';
 
 const WAIT_SLICE_MS = 20; // the main thread re-checks for failures at least this often
@@ -87,18 +87,14 @@ export class Dispatcher {
     for (let i = 0; i < fixed.length; i++) args[i] = fixed[i];
     ctrl[CTRL.KERNEL] = this.kernelIndex.get(name)!;
     ctrl[CTRL.NFIXED] = fixed.length;
-    ctrl[CTRL.START] = start;
-    ctrl[CTRL.END] = end;
-    ctrl[CTRL.GRAIN] = grain;
-    ctrl[CTRL.CHUNK] = minChunk(start, end, grain, this.threadCount);
-    ctrl[CTRL.NEXT] = start;
+    initChunks(ctrl, start, end, grain, this.threadCount);
     Atomics.store(ctrl, CTRL.DONE, 0);
     Atomics.add(ctrl, CTRL.SEQ, 1);
     Atomics.notify(ctrl, CTRL.SEQ);
 
     let mainError: unknown = null;
     try {
-      runChunks(ctrl, this.threadCount, (s, e) => callKernel(fn, tail, fixed, fixed.length, s, e, this.scratch[0]));
+      runChunks(ctrl, 0, this.threadCount, (s, e) => callKernel(fn, tail, fixed, fixed.length, s, e, this.scratch[0]));
     } catch (e) {
       mainError = e;
     }

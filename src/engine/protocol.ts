@@ -1,7 +1,7 @@
 // The command block shared by the main thread and the workers: one small
 // SharedArrayBuffer. A dispatch writes (kernel, args, range), bumps SEQ and notifies;
-// every thread claims chunks of the range from NEXT until none are left, then
-// increments DONE. Spin first, then wait: waking a sleeping thread costs tens of
+// every thread claims chunks of the range (NEXT + i: thread i's segment) until none
+// are left, then increments DONE. Spin first, then wait: waking a sleeping thread costs tens of
 // microseconds, more than a small kernel.
 
 export const CTRL = {
@@ -15,11 +15,12 @@ export const CTRL = {
   END: 7,
   GRAIN: 8, // chunks are multiples of this (but the last)
   MSG_LEN: 9,
-  NEXT: 10, // start of the unclaimed part of the range
   CHUNK: 11, // the smallest chunk
+  NEXT: 16, // NEXT + i: start of the unclaimed part of thread i's segment
 } as const;
 
-export const CTRL_INTS = 16;
+export const MAX_THREADS = 256;
+export const CTRL_INTS = CTRL.NEXT + MAX_THREADS;
 export const MAX_ARGS = 24;
 export const MSG_BYTES = 2048;
 
@@ -33,12 +34,13 @@ export const BLOCK_BYTES = MSG_OFFSET + MSG_BYTES;
 export const SPIN_ITERATIONS = 20_000;
 export const SPIN_ITERATIONS_OVERSUBSCRIBED = 100;
 
-// How a dispatch's range is cut: guided self-scheduling. Each claim takes 1/(2 x
-// threads) of what is left (in multiples of the grain, at least MIN_CHUNK of the
-// range): large chunks first, small ones last, so a thread that runs ahead (the
-// machine is shared; one core is often slower for a while) takes more, and the
-// others wait at most a small chunk at the end of a kernel. Kernels give the same
-// bits however their range is cut, so which thread runs what does not matter.
+// How a dispatch's range is cut: each thread owns an equal segment and claims chunks
+// from its front, half of what is left each time (down to a smallest chunk); a thread
+// done with its own segment then claims from the others'. So each thread mostly works
+// on the same rows kernel after kernel (its cache holds them), while a thread that runs
+// ahead (the machine is shared; one core is often slower for a while) takes over part
+// of a slow thread's work instead of waiting at the end of every kernel. Kernels give
+// the same bits however their range is cut, so which thread runs what does not matter.
 const MAX_CHUNKS_PER_THREAD = 16;
 
 // The smallest chunk of [start, end) for this many threads, a multiple of grain.
@@ -47,25 +49,41 @@ export function minChunk(start: number, end: number, grain: number, threads: num
   return grain * Math.max(1, Math.ceil(units / (threads * MAX_CHUNKS_PER_THREAD)));
 }
 
-// Claims chunks of the current dispatch and runs each; returns when none are left.
-export function runChunks(ctrl: Int32Array, threads: number, run: (start: number, end: number) => void): void {
+// Sets up the claim counters of a dispatch over [start, end): thread i's segment.
+export function initChunks(ctrl: Int32Array, start: number, end: number, grain: number, threads: number): void {
+  ctrl[CTRL.START] = start;
+  ctrl[CTRL.END] = end;
+  ctrl[CTRL.GRAIN] = grain;
+  ctrl[CTRL.CHUNK] = minChunk(start, end, grain, threads);
+  const per = Math.ceil(Math.ceil((end - start) / grain) / threads) * grain;
+  for (let i = 0; i < threads; i++) ctrl[CTRL.NEXT + i] = Math.min(end, start + i * per);
+}
+
+// Claims chunks of the current dispatch for thread `index` and runs each: its own
+// segment first, then the others' in turn; returns when none are left.
+export function runChunks(ctrl: Int32Array, index: number, threads: number, run: (start: number, end: number) => void): void {
   const start = ctrl[CTRL.START];
   const end = ctrl[CTRL.END];
   const grain = ctrl[CTRL.GRAIN];
   const least = ctrl[CTRL.CHUNK];
-  const divisor = 2 * threads;
-  for (;;) {
-    let s = Atomics.load(ctrl, CTRL.NEXT);
-    let e: number;
+  const per = Math.ceil(Math.ceil((end - start) / grain) / threads) * grain;
+  for (let k = 0; k < threads; k++) {
+    const v = (index + k) % threads;
+    const slot = CTRL.NEXT + v;
+    const segEnd = Math.min(end, start + (v + 1) * per);
     for (;;) {
-      if (s >= end) return;
-      const share = Math.ceil((end - s) / divisor / grain) * grain;
-      e = Math.min(end, s + Math.max(least, share));
-      const seen = Atomics.compareExchange(ctrl, CTRL.NEXT, s, e);
-      if (seen === s) break;
-      s = seen;
+      let s = Atomics.load(ctrl, slot);
+      let e = 0;
+      while (s < segEnd) {
+        const share = Math.ceil((segEnd - s) / 2 / grain) * grain;
+        e = Math.min(segEnd, s + Math.max(least, share));
+        const seen = Atomics.compareExchange(ctrl, slot, s, e);
+        if (seen === s) break;
+        s = seen;
+      }
+      if (s >= segEnd) break;
+      run(s, e);
     }
-    run(s, e);
   }
 }
 
