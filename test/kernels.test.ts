@@ -258,6 +258,18 @@ describe.each(BUILDS)('%s kernels', (build) => {
     expectBitwiseEqual(s.readF32(out2, rows * C), s.readF32(out, rows * C), 'split');
   });
 
+  it('zeroFill writes +0 in its range and nothing outside it', () => {
+    const s = begin();
+    const n = 37;
+    const out = s.nan(n);
+    engine.kernels.zeroFill(out, 3, 22);
+    const got = s.readF32(out, n);
+    for (let i = 0; i < n; i++) {
+      if (i >= 3 && i < 22) expect(Object.is(got[i], 0), `element ${i}`).toBe(true);
+      else expect(Number.isNaN(got[i]), `element ${i} outside the range`).toBe(true);
+    }
+  });
+
   it('residualForward equals a + b (exactly rounded), over sub-ranges too', () => {
     const s = begin();
     const k = engine.kernels;
