@@ -134,6 +134,31 @@ export function gemmRows(
   }
 }
 
+// As gemmRows, but all M rows of C for panels [panelStart, panelEnd) of the packed span
+// (NR columns each): for a short, wide C (a small batch) each thread then reads only its
+// share of the packed B, where row chunks would each read all of it. Every chunk packs
+// A again; only the one holding column 0 adds the bias gradient.
+export function gemmCols(
+  c: usize, a: usize, aRow: i32, aCol: i32, packB: usize, bias: usize, dbias: usize,
+  M: i32, N: i32, K: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, accumulate: i32,
+  panelStart: i32, panelEnd: i32, rowScratch: usize,
+): void {
+  const j0 = max(panelStart, 0) * NR;
+  const j1 = min(panelEnd * NR, nc);
+  if (j0 >= j1) return;
+  const blockBytes = <usize>(KC * ((nc + NR - 1) / NR) * NR) << 2;
+  for (let ic = 0; ic < M; ic += MC) {
+    const icEnd = min(M, ic + MC);
+    let packed = packB;
+    for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
+      const kc = min(KC, pc0 + kSpan - pc);
+      // blockRows adds dbias only when its first column is column 0 of C
+      blockRows(c, a, aRow, aCol, packed + (<usize>(j0 * kc) << 2), bias, dbias, EPI_NONE, 0, N, K, pc, kc, jc + j0, j1 - j0, accumulate, ic, icEnd, rowScratch);
+      packed += blockBytes;
+    }
+  }
+}
+
 // Blocking of gemm, for callers that drive the two stages.
 export function gemmBlockK(): i32 { return KC; }
 export function gemmBlockN(): i32 { return NC; }

@@ -36,7 +36,7 @@ const steps = args.quick ? 5 : args.steps;
 
 // Groups kernel names into where a step spends its time.
 const family = (name: string): string =>
-  name.startsWith('matmul') || name.startsWith('gemm') ? 'matmul'
+  name.startsWith('gemm') ? 'matmul'
     : name.startsWith('attention') ? 'attention'
       : name === 'adamw' || name === 'sumSquaresChunks' ? 'optimizer'
         : name.startsWith('layernorm') || name === 'sumChunks' ? 'layernorm'

@@ -20,6 +20,9 @@ export interface Kernels {
   gemmRows(c: number, a: number, aRow: number, aCol: number, packB: number, bias: number, dbias: number,
     N: number, K: number, pc0: number, kSpan: number, jc: number, nc: number, accumulate: number,
     rowStart: number, rowEnd: number, rowScratch: number): void;
+  gemmCols(c: number, a: number, aRow: number, aCol: number, packB: number, bias: number, dbias: number,
+    M: number, N: number, K: number, pc0: number, kSpan: number, jc: number, nc: number, accumulate: number,
+    panelStart: number, panelEnd: number, rowScratch: number): void;
   gemmBlockK(): number;
   gemmBlockN(): number;
   gemmPanelWidth(): number;

@@ -2,6 +2,9 @@
 // Addresses are byte offsets into the shared memory.
 import { GRAIN_ROWS, type KernelContext } from './context.ts';
 
+// Column chunks of a short, wide C: 4 panels (64 columns) at least.
+const GRAIN_PANELS = 4;
+
 export interface LinearParams {
   weight: number;
   bias: number; // 0 when the layer has no bias
@@ -47,8 +50,9 @@ interface GemmOperands {
 }
 
 // Per step of B (columns blockN at most, K blocks as many as the shared buffer holds):
-// all threads pack its panels into the one shared buffer, then all compute rows of C
-// from it. Each thread packing all of B for its own rows (as a single gemm call does)
+// all threads pack its panels into the one shared buffer, then all compute chunks of C
+// from it: row chunks, or for a C with fewer rows than the step has columns (a small
+// batch), column chunks, so that each thread streams only its share of the packed B. Each thread packing all of B for its own rows (as a single gemm call does)
 // cost a thread up to ~15% more work on the short matrices of a small batch. Same bits
 // as the single-call gemm, however it is split.
 function gemm(ctx: KernelContext, g: GemmOperands): void {
@@ -61,7 +65,9 @@ function gemm(ctx: KernelContext, g: GemmOperands): void {
     for (let pc0 = 0; pc0 < g.K; pc0 += kSpan) {
       const span = Math.min(kSpan, g.K - pc0);
       ctx.run('gemmPackB', [packedB, g.b, g.bRow, g.bCol, pc0, span, jc, nc], 0, Math.ceil(span / blockK) * panels, 1);
-      ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB, g.bias, g.dbias, g.N, g.K, pc0, span, jc, nc, g.accumulate ? 1 : 0], 0, g.M, GRAIN_ROWS);
+      const acc = g.accumulate ? 1 : 0;
+      if (g.M < nc) ctx.run('gemmCols', [g.c, g.a, g.aRow, g.aCol, packedB, g.bias, g.dbias, g.M, g.N, g.K, pc0, span, jc, nc, acc], 0, panels, GRAIN_PANELS);
+      else ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB, g.bias, g.dbias, g.N, g.K, pc0, span, jc, nc, acc], 0, g.M, GRAIN_ROWS);
     }
   }
 }
