@@ -134,27 +134,59 @@ export function gemmRows(
   }
 }
 
-// As gemmRows, but all M rows of C for panels [panelStart, panelEnd) of the packed span
-// (NR columns each): for a short, wide C (a small batch) each thread then reads only its
-// share of the packed B, where row chunks would each read all of it. Every chunk packs
-// A again; only the one holding column 0 adds the bias gradient.
+// The column path, for a short, wide C (a small batch): row chunks would each stream
+// all of the packed B, so threads take column chunks instead, and A is packed once per
+// step too, into a second shared buffer. gemmPackSpan packs units [unitStart, unitEnd):
+// first the B units of gemmPackB, then A's MR-row panels over the whole span (K block q
+// at q * KC * mPad floats, mPad = M rounded up to MR; the bias gradient rides on it, each
+// row's K blocks in order). gemmCols then computes all rows of C for panels
+// [panelStart, panelEnd) of the step from both packed buffers. Same bits as gemm.
+export function gemmPackSpan(
+  packB: usize, b: usize, bRow: i32, bCol: i32, packA: usize, a: usize, aRow: i32, aCol: i32, dbias: usize,
+  M: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, unitStart: i32, unitEnd: i32,
+): void {
+  const bUnits = ((kSpan + KC - 1) / KC) * ((nc + NR - 1) / NR);
+  if (unitStart < bUnits) gemmPackB(packB, b, bRow, bCol, pc0, kSpan, jc, nc, unitStart, min(unitEnd, bUnits));
+  if (unitEnd <= bUnits) return;
+  const rowPanels = (M + MR - 1) / MR;
+  const blockBytes = <usize>(KC * rowPanels * MR) << 2;
+  const i0 = max(unitStart - bUnits, 0) * MR;
+  const i1 = min((unitEnd - bUnits) * MR, M);
+  if (i0 >= i1) return;
+  let packed = packA;
+  for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
+    const kc = min(KC, pc0 + kSpan - pc);
+    packPanelsA(packed + (<usize>(i0 * kc) << 2), a, aRow, aCol, i0, i1 - i0, pc, kc, jc == 0 ? dbias : 0);
+    packed += blockBytes;
+  }
+}
+
 export function gemmCols(
-  c: usize, a: usize, aRow: i32, aCol: i32, packB: usize, bias: usize, dbias: usize,
+  c: usize, packA: usize, packB: usize, bias: usize,
   M: i32, N: i32, K: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, accumulate: i32,
   panelStart: i32, panelEnd: i32, rowScratch: usize,
 ): void {
   const j0 = max(panelStart, 0) * NR;
   const j1 = min(panelEnd * NR, nc);
   if (j0 >= j1) return;
-  const blockBytes = <usize>(KC * ((nc + NR - 1) / NR) * NR) << 2;
+  const ldc = <usize>N << 2;
+  const bBlockBytes = <usize>(KC * ((nc + NR - 1) / NR) * NR) << 2;
+  const aBlockBytes = <usize>(KC * ((M + MR - 1) / MR) * MR) << 2;
+  const tile = rowScratch + PACK_A_BYTES;
+  const nz = tile + TILE_BYTES;
+  for (let j = 0; j < NR; j++) store<f32>(nz + (<usize>j << 2), -0.0);
+  const col = <usize>(jc + j0) << 2;
   for (let ic = 0; ic < M; ic += MC) {
-    const icEnd = min(M, ic + MC);
-    let packed = packB;
+    const mc = min(MC, M - ic);
+    let q: usize = 0;
     for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
       const kc = min(KC, pc0 + kSpan - pc);
-      // blockRows adds dbias only when its first column is column 0 of C
-      blockRows(c, a, aRow, aCol, packed + (<usize>(j0 * kc) << 2), bias, dbias, EPI_NONE, 0, N, K, pc, kc, jc + j0, j1 - j0, accumulate, ic, icEnd, rowScratch);
-      packed += blockBytes;
+      const first = pc == 0 && !accumulate;
+      macroKernel(
+        c + <usize>ic * ldc + col, ldc, packA + q * aBlockBytes + (<usize>(ic * kc) << 2), packB + q * bBlockBytes + (<usize>(j0 * kc) << 2),
+        mc, j1 - j0, kc, first, first && bias ? bias + col : 0, nz, tile,
+      );
+      q++;
     }
   }
 }
@@ -163,7 +195,9 @@ export function gemmCols(
 export function gemmBlockK(): i32 { return KC; }
 export function gemmBlockN(): i32 { return NC; }
 export function gemmPanelWidth(): i32 { return NR; }
-// Room for the packed span: K blocks of KC x ncPad floats, at least one of KC x NC.
+export function gemmTileRows(): i32 { return MR; }
+// Room for the packed span: K blocks of KC x ncPad floats, at least one of KC x NC
+// (and, in the column path, as much for A: M < nc there).
 export function gemmPackedBBytes(): usize { return PACKED_SPAN_BLOCKS * PACK_B_BYTES; }
 export function gemmRowScratchBytes(): usize { return PACK_A_BYTES + TILE_BYTES + NZ_BYTES; }
 

@@ -187,13 +187,14 @@ async function matmulSuite(inst: Instance): Promise<void> {
   const sets = args.shapes.split(',');
   const shapes = [...(sets.includes('large') ? LARGE : []), ...(sets.includes('small') ? SMALL : [])];
   const scratch = inst.arena.alloc(k.gemmScratchBytes());
-  const staged = args.path === 'staged' && has(k, 'gemmPackB', 'gemmRows');
+  const staged = args.path === 'staged' && has(k, 'gemmPackB', 'gemmRows', 'gemmPackSpan', 'gemmCols');
   // the model's path on one thread: src/model/linear.ts over the shared packed B
   const ctx: KernelContext | null = staged ? {
     run: (name, fixed, start, end) => callKernel(k[name] as unknown as (...a: number[]) => unknown, kernelTable[name], fixed, fixed.length, start, end, { gemm: scratch }),
     gemm: {
       packedB: inst.arena.alloc(k.gemmPackedBBytes()), packedBBytes: k.gemmPackedBBytes(),
       blockK: k.gemmBlockK(), blockN: k.gemmBlockN(), panelWidth: k.gemmPanelWidth(),
+      packedA: inst.arena.alloc(k.gemmPackedBBytes()), tileRows: k.gemmTileRows(),
     },
     normPartials: 0,
   } : null;

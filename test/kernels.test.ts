@@ -492,6 +492,7 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
         },
         gemm: {
           packedB: engine.gemmPackedB, blockK: k.gemmBlockK(), blockN: k.gemmBlockN(), panelWidth: k.gemmPanelWidth(),
+          packedA: engine.gemmPackedA, tileRows: k.gemmTileRows(),
           packedBBytes: span === 'engine' ? k.gemmPackedBBytes() : 4 * k.gemmBlockK() * k.gemmBlockN(),
         },
         normPartials: 0,

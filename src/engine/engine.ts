@@ -35,6 +35,7 @@ export class Engine {
   readonly scratch: ThreadScratch[];
   // gemm's packed B block, shared by all threads: one thread packs each panel once
   readonly gemmPackedB: number;
+  readonly gemmPackedA: number; // and A's, for a short, wide C
   private dispatcher: Dispatcher;
 
   // One thread, synchronously. Engine.create() starts a worker pool.
@@ -46,6 +47,7 @@ export class Engine {
     this.kernels = instantiateKernels(module, this.memory);
     this.arena = new Arena(this.memory, Math.max(this.kernels.heapBase(), 1024));
     this.gemmPackedB = this.arena.alloc(this.kernels.gemmPackedBBytes());
+    this.gemmPackedA = this.arena.alloc(this.kernels.gemmPackedBBytes());
     this.scratch = [];
     this.dispatcher = Dispatcher.single(this.kernels, this.allocScratch());
   }
@@ -72,9 +74,10 @@ export class Engine {
     return kernels.gemmScratchBytes();
   }
 
-  // All scratch an engine with this many threads allocates.
+  // All scratch an engine with this many threads allocates (per thread, plus gemm's
+  // shared packed B and A).
   static scratchBytes(kernels: Kernels, threads: number): number {
-    return kernels.gemmPackedBBytes() + threads * Engine.scratchBytesPerThread(kernels);
+    return 2 * kernels.gemmPackedBBytes() + threads * Engine.scratchBytesPerThread(kernels);
   }
 
   private allocScratch(): ThreadScratch {

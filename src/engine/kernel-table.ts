@@ -9,6 +9,7 @@ const RANGE_GEMM: TailArg[] = ['start', 'end', 'gemm'];
 export const kernelTable = {
   gemmPackB: RANGE, // panels of the shared packed B
   gemmRows: RANGE_GEMM, // rows of C (dW: output features, so no two threads add into one element)
+  gemmPackSpan: RANGE, // B's panels, then A's row panels (column path)
   gemmCols: RANGE_GEMM, // column panels of C's step, all rows
   residualLayernormForward: RANGE, // rows
   attentionForwardLse: ['gemm', 'start', 'end'] as TailArg[], // (batch, head) pairs; scratch >= attentionScratchBytes(T, hs)

@@ -20,9 +20,12 @@ export interface Kernels {
   gemmRows(c: number, a: number, aRow: number, aCol: number, packB: number, bias: number, dbias: number,
     N: number, K: number, pc0: number, kSpan: number, jc: number, nc: number, accumulate: number,
     rowStart: number, rowEnd: number, rowScratch: number): void;
-  gemmCols(c: number, a: number, aRow: number, aCol: number, packB: number, bias: number, dbias: number,
-    M: number, N: number, K: number, pc0: number, kSpan: number, jc: number, nc: number, accumulate: number,
+  gemmPackSpan(packB: number, b: number, bRow: number, bCol: number, packA: number, a: number, aRow: number, aCol: number,
+    dbias: number, M: number, pc0: number, kSpan: number, jc: number, nc: number, unitStart: number, unitEnd: number): void;
+  gemmCols(c: number, packA: number, packB: number, bias: number, M: number, N: number, K: number,
+    pc0: number, kSpan: number, jc: number, nc: number, accumulate: number,
     panelStart: number, panelEnd: number, rowScratch: number): void;
+  gemmTileRows(): number;
   gemmBlockK(): number;
   gemmBlockN(): number;
   gemmPanelWidth(): number;

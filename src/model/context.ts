@@ -12,10 +12,12 @@ export interface KernelContext {
 // How gemm is blocked (assembly/matmul.ts) and where its shared packed B lives.
 export interface GemmBlocking {
   packedB: number;
+  packedA: number; // the column path's packed A, as large as packedB
   packedBBytes: number; // room for several K blocks of packed B
   blockK: number;
   blockN: number;
-  panelWidth: number; // columns per packed B panel: the unit gemmPackB splits
+  panelWidth: number;
+  tileRows: number; // rows per packed A panel // columns per packed B panel: the unit gemmPackB splits
 }
 
 // Rows per LayerNorm-backward chunk: parameter gradients are summed per chunk, then

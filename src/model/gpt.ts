@@ -57,7 +57,7 @@ export class GPT {
       run: (name, fixed, start, end, grain) => engine.run(name, fixed, start, end, grain),
       gemm: {
         packedB: engine.gemmPackedB, packedBBytes: engine.kernels.gemmPackedBBytes(), blockK: engine.kernels.gemmBlockK(), blockN: engine.kernels.gemmBlockN(),
-        panelWidth: engine.kernels.gemmPanelWidth(),
+        panelWidth: engine.kernels.gemmPanelWidth(), packedA: engine.gemmPackedA, tileRows: engine.kernels.gemmTileRows(),
       },
       normPartials: this.buffers.normPartials,
     };

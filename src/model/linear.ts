@@ -50,24 +50,30 @@ interface GemmOperands {
 }
 
 // Per step of B (columns blockN at most, K blocks as many as the shared buffer holds):
-// all threads pack its panels into the one shared buffer, then all compute chunks of C
-// from it: row chunks, or for a C with fewer rows than the step has columns (a small
-// batch), column chunks, so that each thread streams only its share of the packed B. Each thread packing all of B for its own rows (as a single gemm call does)
-// cost a thread up to ~15% more work on the short matrices of a small batch. Same bits
+// all threads pack its panels into the one shared buffer, then all compute row chunks
+// of C from it. For a C with fewer rows than the step has columns (a small batch), row
+// chunks would each stream all of the packed B: A is packed once per step too, and the
+// threads take column chunks. Each thread packing all of B for its own rows (as a
+// single gemm call does) cost a thread up to ~15% more work on such matrices. Same bits
 // as the single-call gemm, however it is split.
 function gemm(ctx: KernelContext, g: GemmOperands): void {
   if (g.K <= 0) throw new RangeError(`matmul needs K >= 1, got ${g.K}`);
-  const { packedB, packedBBytes, blockK, blockN, panelWidth } = ctx.gemm;
+  const { packedB, packedA, packedBBytes, blockK, blockN, panelWidth, tileRows } = ctx.gemm;
+  const acc = g.accumulate ? 1 : 0;
   for (let jc = 0; jc < g.N; jc += blockN) {
     const nc = Math.min(blockN, g.N - jc);
     const panels = Math.ceil(nc / panelWidth);
     const kSpan = blockK * Math.max(1, Math.floor(packedBBytes / (4 * blockK * panels * panelWidth)));
     for (let pc0 = 0; pc0 < g.K; pc0 += kSpan) {
       const span = Math.min(kSpan, g.K - pc0);
-      ctx.run('gemmPackB', [packedB, g.b, g.bRow, g.bCol, pc0, span, jc, nc], 0, Math.ceil(span / blockK) * panels, 1);
-      const acc = g.accumulate ? 1 : 0;
-      if (g.M < nc) ctx.run('gemmCols', [g.c, g.a, g.aRow, g.aCol, packedB, g.bias, g.dbias, g.M, g.N, g.K, pc0, span, jc, nc, acc], 0, panels, GRAIN_PANELS);
-      else ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB, g.bias, g.dbias, g.N, g.K, pc0, span, jc, nc, acc], 0, g.M, GRAIN_ROWS);
+      const bUnits = Math.ceil(span / blockK) * panels;
+      if (g.M < nc) {
+        ctx.run('gemmPackSpan', [packedB, g.b, g.bRow, g.bCol, packedA, g.a, g.aRow, g.aCol, g.dbias, g.M, pc0, span, jc, nc], 0, bUnits + Math.ceil(g.M / tileRows), 1);
+        ctx.run('gemmCols', [g.c, packedA, packedB, g.bias, g.M, g.N, g.K, pc0, span, jc, nc, acc], 0, panels, GRAIN_PANELS);
+      } else {
+        ctx.run('gemmPackB', [packedB, g.b, g.bRow, g.bCol, pc0, span, jc, nc], 0, bUnits, 1);
+        ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB, g.bias, g.dbias, g.N, g.K, pc0, span, jc, nc, acc], 0, g.M, GRAIN_ROWS);
+      }
     }
   }
 }
