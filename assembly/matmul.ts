@@ -121,16 +121,15 @@ export function gemmRows(
   N: i32, K: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, accumulate: i32, rowStart: i32, rowEnd: i32, rowScratch: usize,
 ): void {
   if (rowStart < 0) rowStart = 0;
+  if (rowStart >= rowEnd) return;
   const blockBytes = <usize>(KC * ((nc + NR - 1) / NR) * NR) << 2;
-  // MC rows at a time through every K block, so their C rows stay in cache
-  for (let ic = rowStart; ic < rowEnd; ic += MC) {
-    const icEnd = min(rowEnd, ic + MC);
-    let packed = packB;
-    for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
-      const kc = min(KC, pc0 + kSpan - pc);
-      blockRows(c, a, aRow, aCol, packed, bias, dbias, EPI_NONE, 0, N, K, pc, kc, jc, nc, accumulate, ic, icEnd, rowScratch);
-      packed += blockBytes;
-    }
+  // K block outer, as in gemm: one packed block (<= 2 MiB) serves all the chunk's rows
+  // while it is in cache (rows outer, cycling through the whole span, measured slower)
+  let packed = packB;
+  for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
+    const kc = min(KC, pc0 + kSpan - pc);
+    blockRows(c, a, aRow, aCol, packed, bias, dbias, EPI_NONE, 0, N, K, pc, kc, jc, nc, accumulate, rowStart, rowEnd, rowScratch);
+    packed += blockBytes;
   }
 }
 
@@ -176,18 +175,17 @@ export function gemmCols(
   const nz = tile + TILE_BYTES;
   for (let j = 0; j < NR; j++) store<f32>(nz + (<usize>j << 2), -0.0);
   const col = <usize>(jc + j0) << 2;
-  for (let ic = 0; ic < M; ic += MC) {
-    const mc = min(MC, M - ic);
-    let q: usize = 0;
-    for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
-      const kc = min(KC, pc0 + kSpan - pc);
-      const first = pc == 0 && !accumulate;
+  let q: usize = 0;
+  for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
+    const kc = min(KC, pc0 + kSpan - pc);
+    const first = pc == 0 && !accumulate;
+    for (let ic = 0; ic < M; ic += MC) {
       macroKernel(
         c + <usize>ic * ldc + col, ldc, packA + q * aBlockBytes + (<usize>(ic * kc) << 2), packB + q * bBlockBytes + (<usize>(j0 * kc) << 2),
-        mc, j1 - j0, kc, first, first && bias ? bias + col : 0, nz, tile,
+        min(MC, M - ic), j1 - j0, kc, first, first && bias ? bias + col : 0, nz, tile,
       );
-      q++;
     }
+    q++;
   }
 }
 
