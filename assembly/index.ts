@@ -1,6 +1,6 @@
 // Kernel exports: one family per file. All pointers are byte offsets into the
 // imported shared memory; no kernel allocates.
-export { peakLoop, gemm, gemmScratchBytes, gemmPackB, gemmRows, gemmPackSpan, gemmCols, gemmBlockK, gemmBlockN, gemmPanelWidth, gemmTileRows, gemmPackedBBytes, gemmRowScratchBytes,
+export { peakLoop, gemm, gemmScratchBytes, gemmPackB, gemmRows, gemmPackSpan, gemmCols, gemmBlockK, gemmBlockN, gemmPanelWidth, gemmTileRows, gemmPackedBBytes,
   matmulForward, matmulBackwardInput, matmulBackwardWeights, matmulBackwardWeightsBias, biasBackward,
   matmulForwardGelu, matmulBackwardInputGelu } from './matmul';
 export { layernormForward, layernormBackward, residualLayernormForward } from './layernorm';

@@ -197,7 +197,6 @@ export function gemmTileRows(): i32 { return MR; }
 // Room for the packed span: K blocks of KC x ncPad floats, at least one of KC x NC
 // (and, in the column path, as much for A: M < nc there).
 export function gemmPackedBBytes(): usize { return PACKED_SPAN_BLOCKS * PACK_B_BYTES; }
-export function gemmRowScratchBytes(): usize { return PACK_A_BYTES + TILE_BYTES + NZ_BYTES; }
 
 // Rows [rowStart, rowEnd) of C's block (columns jc..jc+nc, K block pc..pc+kc) from
 // packed B; A is packed per MC rows into rowScratch.

@@ -30,7 +30,6 @@ export interface Kernels {
   gemmBlockN(): number;
   gemmPanelWidth(): number;
   gemmPackedBBytes(): number;
-  gemmRowScratchBytes(): number;
   matmulForward(out: number, inp: number, weight: number, bias: number,
     rows: number, inDim: number, outDim: number, rowStart: number, rowEnd: number, scratch: number): void;
   matmulBackwardInput(dinp: number, dout: number, weight: number,
