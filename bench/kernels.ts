@@ -17,7 +17,7 @@ import { Bench } from 'tinybench';
 import { Arena } from '../src/engine/arena.ts';
 import { createSharedMemory, instantiateKernels, wasmPath, type KernelBuild, type Kernels } from '../src/engine/wasm.ts';
 import { callKernel, kernelTable } from '../src/engine/kernel-table.ts';
-import type { KernelContext } from '../src/model/context.ts';
+import { gemmBlocking, type KernelContext } from '../src/model/context.ts';
 import { linearForward, linearBackwardInput, linearBackwardWeights, type LinearParams } from '../src/model/linear.ts';
 
 const args = yargs(hideBin(process.argv))
@@ -191,11 +191,7 @@ async function matmulSuite(inst: Instance): Promise<void> {
   // the model's path on one thread: src/model/linear.ts over the shared packed B
   const ctx: KernelContext | null = staged ? {
     run: (name, fixed, start, end) => callKernel(k[name] as unknown as (...a: number[]) => unknown, kernelTable[name], fixed, fixed.length, start, end, { gemm: scratch }),
-    gemm: {
-      packedB: inst.arena.alloc(k.gemmPackedBBytes()), packedBBytes: k.gemmPackedBBytes(),
-      blockK: k.gemmBlockK(), blockN: k.gemmBlockN(), panelWidth: k.gemmPanelWidth(),
-      packedA: inst.arena.alloc(k.gemmPackedBBytes()), tileRows: k.gemmTileRows(),
-    },
+    gemm: gemmBlocking(k, inst.arena.alloc(k.gemmPackedBBytes()), inst.arena.alloc(k.gemmPackedBBytes())),
     normPartials: 0,
   } : null;
   for (const [M, K, N] of shapes) {

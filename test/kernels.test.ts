@@ -4,7 +4,7 @@
 // as one call, and a call writes nothing outside its range.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine/engine.ts';
-import { dropoutMask, type KernelContext } from '../src/model/context.ts';
+import { dropoutMask, gemmBlocking, type KernelContext } from '../src/model/context.ts';
 import { linearForward, linearBackward, type LinearParams } from '../src/model/linear.ts';
 import { kernelTable, callKernel } from '../src/engine/kernel-table.ts';
 import * as ref from './reference.ts';
@@ -491,8 +491,7 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
           for (const [a, b] of pieces) callKernel(fn, kernelTable[name], fixed, fixed.length, a, b, { gemm: scratch });
         },
         gemm: {
-          packedB: engine.gemmPackedB, blockK: k.gemmBlockK(), blockN: k.gemmBlockN(), panelWidth: k.gemmPanelWidth(),
-          packedA: engine.gemmPackedA, tileRows: k.gemmTileRows(),
+          ...gemmBlocking(k, engine.gemmPackedB, engine.gemmPackedA),
           packedBBytes: span === 'engine' ? k.gemmPackedBBytes() : 4 * k.gemmBlockK() * k.gemmBlockN(),
         },
         normPartials: 0,

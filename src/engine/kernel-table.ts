@@ -40,12 +40,17 @@ export interface ThreadScratch {
   gemm: number;
 }
 
+// Argument arrays by length, reused: a thread runs one kernel call at a time, and a
+// dispatch calls a kernel once per chunk.
+const argArrays: number[][] = [];
+
 // Calls one kernel export on [start, end) with this thread's scratch.
 export function callKernel(
   fn: (...args: number[]) => unknown, tail: readonly TailArg[], fixed: ArrayLike<number>, nFixed: number,
   start: number, end: number, scratch: ThreadScratch,
 ): void {
-  const args = new Array<number>(nFixed + tail.length);
+  const n = nFixed + tail.length;
+  const args = (argArrays[n] ??= new Array<number>(n));
   for (let i = 0; i < nFixed; i++) args[i] = fixed[i];
   for (let i = 0; i < tail.length; i++) {
     const t = tail[i];

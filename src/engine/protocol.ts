@@ -44,7 +44,7 @@ export const SPIN_ITERATIONS_OVERSUBSCRIBED = 100;
 const MAX_CHUNKS_PER_THREAD = 16;
 
 // The smallest chunk of [start, end) for this many threads, a multiple of grain.
-export function minChunk(start: number, end: number, grain: number, threads: number): number {
+function minChunk(start: number, end: number, grain: number, threads: number): number {
   const units = Math.ceil((end - start) / grain);
   return grain * Math.max(1, Math.ceil(units / (threads * MAX_CHUNKS_PER_THREAD)));
 }

@@ -1,6 +1,7 @@
 // What every layer needs to run its kernels: a dispatcher that splits a kernel's
 // range across the engine's threads (each thread brings its own scratch).
 import type { KernelName } from '../engine/kernel-table.ts';
+import type { Kernels } from '../engine/wasm.ts';
 
 export interface KernelContext {
   run(name: KernelName, fixed: readonly number[], start: number, end: number, grain?: number): void;
@@ -18,6 +19,14 @@ export interface GemmBlocking {
   blockN: number;
   panelWidth: number;
   tileRows: number; // rows per packed A panel // columns per packed B panel: the unit gemmPackB splits
+}
+
+// The kernels' gemm blocking, over packed buffers of kernels.gemmPackedBBytes() each.
+export function gemmBlocking(kernels: Kernels, packedB: number, packedA: number): GemmBlocking {
+  return {
+    packedB, packedA, packedBBytes: kernels.gemmPackedBBytes(),
+    blockK: kernels.gemmBlockK(), blockN: kernels.gemmBlockN(), panelWidth: kernels.gemmPanelWidth(), tileRows: kernels.gemmTileRows(),
+  };
 }
 
 // Rows per LayerNorm-backward chunk: parameter gradients are summed per chunk, then

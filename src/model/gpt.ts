@@ -5,7 +5,7 @@ import { Rng } from '../engine/random.ts';
 import { validateGPTConfig, type GPTConfig } from './config.ts';
 import { parameterLayout, type ParameterLayout } from './parameters.ts';
 import { allocateModelBuffers, type ModelBuffers, type LayerBuffers } from './buffers.ts';
-import { dropoutMask, NO_DROPOUT, GRAIN_ELEMENTS, type KernelContext, type DropoutMask } from './context.ts';
+import { dropoutMask, gemmBlocking, NO_DROPOUT, GRAIN_ELEMENTS, type KernelContext, type DropoutMask } from './context.ts';
 import { linearForward, linearBackward, type LinearParams } from './linear.ts';
 import { layernormForward, layernormBackward, type LayerNormParams } from './layernorm.ts';
 import { attentionForward, attentionBackward, type AttentionShape } from './attention.ts';
@@ -55,10 +55,7 @@ export class GPT {
     this.buffers = allocateModelBuffers(this.config, this.layout, batchSize, (_category, elements) => engine.arena.alloc(elements * 4));
     this.ctx = {
       run: (name, fixed, start, end, grain) => engine.run(name, fixed, start, end, grain),
-      gemm: {
-        packedB: engine.gemmPackedB, packedBBytes: engine.kernels.gemmPackedBBytes(), blockK: engine.kernels.gemmBlockK(), blockN: engine.kernels.gemmBlockN(),
-        panelWidth: engine.kernels.gemmPanelWidth(), packedA: engine.gemmPackedA, tileRows: engine.kernels.gemmTileRows(),
-      },
+      gemm: gemmBlocking(engine.kernels, engine.gemmPackedB, engine.gemmPackedA),
       normPartials: this.buffers.normPartials,
     };
     this.engine.f32(this.buffers.params, this.layout.total).fill(0);
