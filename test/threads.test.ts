@@ -63,7 +63,30 @@ describe('chunk claiming', () => {
         expect(pieces[at].e).toBeLessThanOrEqual(segEnd);
       }
     }
-    expect(pieces.length).toBeLessThanOrEqual(threads * threads * 16 + threads);
+    expect(pieces.length).toBeLessThanOrEqual(threads * threads * 64 + threads);
+  });
+});
+
+describe('profiling', () => {
+  it('with timing on, every thread adds its time in kernel calls; with it off, nothing', async () => {
+    const engine = await Engine.create({ threads: 2, kernels: 'simd' });
+    try {
+      const n = 16 << 20; // 64 MiB of zeros: each thread's half takes milliseconds
+      const buf = engine.arena.alloc(n * 4);
+      engine.run('zeroFill', [buf], 0, n, 64);
+      expect(engine.threadBusyMs()).toEqual([0, 0]);
+      engine.setTiming(true);
+      const t0 = performance.now();
+      engine.run('zeroFill', [buf], 0, n, 64);
+      const wall = performance.now() - t0;
+      const busy = engine.threadBusyMs();
+      expect(busy.every((ms) => ms > 0 && ms <= wall)).toBe(true);
+      engine.setTiming(false);
+      engine.run('zeroFill', [buf], 0, n, 64);
+      expect(engine.threadBusyMs()).toEqual(busy);
+    } finally {
+      await engine.dispose();
+    }
   });
 });
 

@@ -91,6 +91,15 @@ export class Engine {
     this.dispatcher.run(name, fixed, start, end, grain);
   }
 
+  // Profiling: per-thread time in kernel calls (see Dispatcher.setTiming).
+  setTiming(on: boolean): void {
+    this.dispatcher.setTiming(on);
+  }
+
+  threadBusyMs(): number[] {
+    return this.dispatcher.threadBusyMs();
+  }
+
   // Stops the workers; the engine must not be used afterwards.
   async dispose(): Promise<void> {
     await this.dispatcher.dispose();

@@ -20,6 +20,7 @@ export class Dispatcher {
   private workers: Worker[] = [];
   private failed: string | null = null;
   private readonly spinLimit: number;
+  private timing = false;
 
   private constructor(
     private readonly kernels: Kernels,
@@ -78,8 +79,11 @@ export class Dispatcher {
     if (this.failed) throw new WorkerError(`thread pool is unusable after an earlier failure: ${this.failed}`);
     const fn = this.kernels[name] as unknown as (...a: number[]) => unknown;
     const tail = kernelTable[name];
+    const busy = this.timing ? this.block.busy : null;
     if (this.threadCount === 1 || end - start <= grain) {
+      const t0 = busy ? performance.now() : 0;
       callKernel(fn, tail, fixed, fixed.length, start, end, this.scratch[0]);
+      if (busy) busy[0] += performance.now() - t0;
       return;
     }
     if (fixed.length > MAX_ARGS) throw new RangeError(`${name}: too many arguments for the command block`);
@@ -94,12 +98,25 @@ export class Dispatcher {
 
     let mainError: unknown = null;
     try {
-      runChunks(ctrl, 0, this.threadCount, (s, e) => callKernel(fn, tail, fixed, fixed.length, s, e, this.scratch[0]));
+      runChunks(ctrl, 0, this.threadCount, (s, e) => callKernel(fn, tail, fixed, fixed.length, s, e, this.scratch[0]), busy);
     } catch (e) {
       mainError = e;
     }
     this.waitForWorkers();
     if (mainError) throw mainError;
+  }
+
+  // Profiling: from now on every thread adds the time it spends in kernel calls to its
+  // own total (threadBusyMs). What a dispatch takes beyond that is dispatch cost:
+  // waking, claiming, and waiting for the slowest thread.
+  setTiming(on: boolean): void {
+    this.timing = on;
+    Atomics.store(this.block.ctrl, CTRL.TIMING, on ? 1 : 0);
+  }
+
+  // ms each thread has spent in kernel calls while timing was on (index 0: main thread).
+  threadBusyMs(): number[] {
+    return Array.from(this.block.busy.subarray(0, this.threadCount));
   }
 
   private waitForWorkers(): void {

@@ -16,6 +16,7 @@ export const CTRL = {
   GRAIN: 8, // chunks are multiples of this (but the last)
   MSG_LEN: 9,
   CHUNK: 11, // the smallest chunk
+  TIMING: 12, // 1: every thread adds the time it spends in kernel calls to its BUSY slot
   NEXT: 16, // NEXT + i: start of the unclaimed part of thread i's segment
 } as const;
 
@@ -25,7 +26,8 @@ export const MAX_ARGS = 24;
 export const MSG_BYTES = 2048;
 
 const ARGS_OFFSET = CTRL_INTS * 4; // 8-aligned
-const MSG_OFFSET = ARGS_OFFSET + MAX_ARGS * 8;
+const BUSY_OFFSET = ARGS_OFFSET + MAX_ARGS * 8;
+const MSG_OFFSET = BUSY_OFFSET + MAX_THREADS * 8;
 export const BLOCK_BYTES = MSG_OFFSET + MSG_BYTES;
 
 // Spins before sleeping, for a worker waiting for work and for the main thread waiting
@@ -62,8 +64,11 @@ export function initChunks(ctrl: Int32Array, start: number, end: number, grain: 
 }
 
 // Claims chunks of the current dispatch for thread `index` and runs each: its own
-// segment first, then the others' in turn; returns when none are left.
-export function runChunks(ctrl: Int32Array, index: number, threads: number, run: (start: number, end: number) => void): void {
+// segment first, then the others' in turn; returns when none are left. With busy,
+// the time spent in run is added to busy[index] (ms).
+export function runChunks(
+  ctrl: Int32Array, index: number, threads: number, run: (start: number, end: number) => void, busy: Float64Array | null = null,
+): void {
   const start = ctrl[CTRL.START];
   const end = ctrl[CTRL.END];
   const grain = ctrl[CTRL.GRAIN];
@@ -84,7 +89,13 @@ export function runChunks(ctrl: Int32Array, index: number, threads: number, run:
         s = seen;
       }
       if (s >= segEnd) break;
-      run(s, e);
+      if (busy) {
+        const t0 = performance.now();
+        run(s, e);
+        busy[index] += performance.now() - t0;
+      } else {
+        run(s, e);
+      }
     }
   }
 }
@@ -92,6 +103,7 @@ export function runChunks(ctrl: Int32Array, index: number, threads: number, run:
 export interface CommandBlock {
   ctrl: Int32Array;
   args: Float64Array;
+  busy: Float64Array; // per thread: ms spent in kernel calls while CTRL.TIMING is set
   msg: Uint8Array;
 }
 
@@ -99,6 +111,7 @@ export function commandBlock(buffer: SharedArrayBuffer): CommandBlock {
   return {
     ctrl: new Int32Array(buffer, 0, CTRL_INTS),
     args: new Float64Array(buffer, ARGS_OFFSET, MAX_ARGS),
+    busy: new Float64Array(buffer, BUSY_OFFSET, MAX_THREADS),
     msg: new Uint8Array(buffer, MSG_OFFSET, MSG_BYTES),
   };
 }

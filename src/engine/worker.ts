@@ -52,7 +52,8 @@ for (;;) {
     }
     const name = kernelNames[Atomics.load(ctrl, CTRL.KERNEL)];
     const nFixed = Atomics.load(ctrl, CTRL.NFIXED);
-    runChunks(ctrl, init.index, init.threads, (start, end) => callKernel(kernels[name], kernelTable[name], block.args, nFixed, start, end, init.scratch));
+    const busy = Atomics.load(ctrl, CTRL.TIMING) ? block.busy : null;
+    runChunks(ctrl, init.index, init.threads, (start, end) => callKernel(kernels[name], kernelTable[name], block.args, nFixed, start, end, init.scratch), busy);
   } catch (e) {
     reportFailure(block, init.index, `worker ${init.index}: ${(e as Error)?.message ?? String(e)}`);
   }
