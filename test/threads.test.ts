@@ -10,7 +10,7 @@ import type { TrainConfig } from '../src/train/config.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { GPT } from '../src/model/gpt.ts';
 import { WorkerError } from '../src/engine/pool.ts';
-import { CTRL, CTRL_INTS, initChunks, runChunks } from '../src/engine/protocol.ts';
+import { Backoff, CTRL, CTRL_INTS, initChunks, runChunks } from '../src/engine/protocol.ts';
 
 const root = join(import.meta.dirname, '..');
 const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-threads-'));
@@ -64,6 +64,21 @@ describe('chunk claiming', () => {
       }
     }
     expect(pieces.length).toBeLessThanOrEqual(threads * threads * 64 + threads);
+  });
+});
+
+describe('spin, then sleep', () => {
+  it('Backoff says to sleep only once it has spun for its time, and starts over on reset', () => {
+    const slow = new Backoff(60_000);
+    for (let i = 0; i < 10_000; i++) expect(slow.spunOut()).toBe(false);
+    const fast = new Backoff(1);
+    const t0 = performance.now();
+    let turns = 0;
+    while (!fast.spunOut()) turns++;
+    expect(performance.now() - t0).toBeGreaterThan(1);
+    expect(turns).toBeGreaterThan(64);
+    fast.reset();
+    expect(fast.spunOut()).toBe(false);
   });
 });
 

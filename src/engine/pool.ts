@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { Kernels } from './wasm.ts';
-import { CTRL, BLOCK_BYTES, MAX_ARGS, SPIN_ITERATIONS, SPIN_ITERATIONS_OVERSUBSCRIBED, commandBlock, failureMessage, initChunks, parseFault, runChunks, type CommandBlock, type FaultSpec } from './protocol.ts';
+import { CTRL, BLOCK_BYTES, MAX_ARGS, Backoff, SPIN_MS, SPIN_MS_OVERSUBSCRIBED, commandBlock, failureMessage, initChunks, parseFault, runChunks, type CommandBlock, type FaultSpec } from './protocol.ts';
 import { kernelTable, kernelNames, callKernel, type KernelName, type ThreadScratch } from './kernel-table.ts';
 
 const WAIT_SLICE_MS = 20; // the main thread re-checks for failures at least this often
@@ -19,7 +19,8 @@ export class Dispatcher {
   private readonly block: CommandBlock;
   private workers: Worker[] = [];
   private failed: string | null = null;
-  private readonly spinLimit: number;
+  private readonly spinMs: number;
+  private readonly backoff: Backoff;
   private timing = false;
 
   private constructor(
@@ -28,7 +29,8 @@ export class Dispatcher {
     private readonly scratch: ThreadScratch[],
   ) {
     this.block = commandBlock(new SharedArrayBuffer(BLOCK_BYTES));
-    this.spinLimit = threadCount > availableParallelism() ? SPIN_ITERATIONS_OVERSUBSCRIBED : SPIN_ITERATIONS;
+    this.spinMs = threadCount > availableParallelism() ? SPIN_MS_OVERSUBSCRIBED : SPIN_MS;
+    this.backoff = new Backoff(this.spinMs);
   }
 
   // One thread: kernels run on the calling thread, no workers.
@@ -46,7 +48,7 @@ export class Dispatcher {
     const ready: Promise<void>[] = [];
     for (let index = 1; index < threads; index++) {
       const worker = new Worker(boot, {
-        workerData: { module, memory, control: d.block.ctrl.buffer, index, threads, scratch: scratch[index], fault, spinLimit: d.spinLimit },
+        workerData: { module, memory, control: d.block.ctrl.buffer, index, threads, scratch: scratch[index], fault, spinMs: d.spinMs },
       });
       worker.unref(); // a forgotten pool never keeps the process alive
       d.workers.push(worker);
@@ -122,7 +124,7 @@ export class Dispatcher {
   private waitForWorkers(): void {
     const { ctrl } = this.block;
     const need = this.threadCount - 1;
-    let spins = 0;
+    this.backoff.reset();
     for (;;) {
       const done = Atomics.load(ctrl, CTRL.DONE);
       if (Atomics.load(ctrl, CTRL.ERROR)) {
@@ -130,7 +132,7 @@ export class Dispatcher {
         throw new WorkerError(this.failed);
       }
       if (done >= need) return;
-      if (++spins > this.spinLimit) Atomics.wait(ctrl, CTRL.DONE, done, WAIT_SLICE_MS);
+      if (this.backoff.spunOut()) Atomics.wait(ctrl, CTRL.DONE, done, WAIT_SLICE_MS);
     }
   }
 

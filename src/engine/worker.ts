@@ -3,7 +3,7 @@
 // command block (a main thread blocked in Atomics.wait hears no 'error' event).
 import { parentPort, workerData } from 'node:worker_threads';
 import { instantiateKernels, type Kernels } from './wasm.ts';
-import { CTRL, commandBlock, reportFailure, runChunks, type FaultSpec } from './protocol.ts';
+import { Backoff, CTRL, commandBlock, reportFailure, runChunks, type FaultSpec } from './protocol.ts';
 import { kernelNames, kernelTable, callKernel, type ThreadScratch } from './kernel-table.ts';
 
 interface WorkerInit {
@@ -14,7 +14,7 @@ interface WorkerInit {
   threads: number;
   scratch: ThreadScratch;
   fault: FaultSpec | null;
-  spinLimit: number;
+  spinMs: number;
 }
 
 const init = workerData as WorkerInit;
@@ -32,13 +32,14 @@ let seen = Atomics.load(ctrl, CTRL.SEQ);
 parentPort!.postMessage('ready');
 
 let dispatches = 0;
+const backoff = new Backoff(init.spinMs);
 for (;;) {
   // wait for the next dispatch: spin, then sleep
-  let spins = 0;
+  backoff.reset();
   while (Atomics.load(ctrl, CTRL.SEQ) === seen) {
-    if (++spins > init.spinLimit) {
+    if (backoff.spunOut()) {
       Atomics.wait(ctrl, CTRL.SEQ, seen);
-      spins = 0;
+      backoff.reset();
     }
   }
   seen = Atomics.load(ctrl, CTRL.SEQ);
