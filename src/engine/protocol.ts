@@ -7,7 +7,7 @@
 export const CTRL = {
   SEQ: 0, // dispatch sequence number
   DONE: 1, // workers finished with the current dispatch
-  ERROR: 2, // 0, or 1 + index of the first worker that failed
+  ERROR: 2, // 0, or 1 + index of the first worker that failed, set once its message is in place
   SHUTDOWN: 3,
   KERNEL: 4, // index into kernelNames
   NFIXED: 5,
@@ -15,6 +15,7 @@ export const CTRL = {
   END: 7,
   GRAIN: 8, // chunks are multiples of this (but the last)
   MSG_LEN: 9,
+  FAILING: 10, // claimed by the first worker to fail, before it writes its message
   CHUNK: 11, // the smallest chunk
   TIMING: 12, // 1: every thread adds the time it spends in kernel calls to its BUSY slot
   NEXT: 16, // NEXT + i: start of the unclaimed part of thread i's segment
@@ -139,12 +140,14 @@ export function commandBlock(buffer: SharedArrayBuffer): CommandBlock {
   };
 }
 
-// First failure wins; the message names the worker.
+// First failure wins; the message names the worker. ERROR is published after the
+// message, so a thread that sees it can read the message at once.
 export function reportFailure(block: CommandBlock, worker: number, message: string): void {
-  if (Atomics.compareExchange(block.ctrl, CTRL.ERROR, 0, worker + 1) !== 0) return;
+  if (Atomics.compareExchange(block.ctrl, CTRL.FAILING, 0, worker + 1) !== 0) return;
   const bytes = new TextEncoder().encode(message).subarray(0, MSG_BYTES);
   block.msg.set(bytes);
   Atomics.store(block.ctrl, CTRL.MSG_LEN, bytes.length);
+  Atomics.store(block.ctrl, CTRL.ERROR, worker + 1);
   Atomics.add(block.ctrl, CTRL.DONE, 1 << 20); // wakes a waiting main thread
   Atomics.notify(block.ctrl, CTRL.DONE);
 }
