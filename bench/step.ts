@@ -14,6 +14,7 @@ import { AdamW } from '../src/train/optimizer.ts';
 import { median } from '../src/train/log.ts';
 import { formatBytes } from '../src/engine/arena.ts';
 import type { KernelBuild } from '../src/engine/wasm.ts';
+import { SPIN_MS } from '../src/engine/protocol.ts';
 import { benchConfigs } from './configs.ts';
 
 const args = yargs(hideBin(process.argv))
@@ -77,6 +78,7 @@ async function emptyDispatchMicros(threads: number): Promise<number> {
 }
 
 const results: Record<string, unknown>[] = [];
+const pause = new Int32Array(new SharedArrayBuffer(4));
 for (const threads of threadCounts.filter((t) => t > 1)) {
   const us = await emptyDispatchMicros(threads);
   console.log(`empty dispatch, ${threads} threads: ${us.toFixed(2)} µs (median)`);
@@ -126,6 +128,10 @@ for (const name of names) {
       r.opt.step(1e-4, norm > 1 ? 1 / norm : 1);
       const ms = performance.now() - t0;
       if (s >= args.warmup) r.stepMs.push(ms);
+      // let this pool's workers stop spinning and sleep before another runner's step:
+      // their spinning must not share the machine with it (each pool step then starts
+      // by waking its workers, ~0.1-0.2 ms: a little against the threaded figures)
+      if (r.threads > 1) Atomics.wait(pause, 0, 0, SPIN_MS + 5);
     }
   }
   const base = runners[0];
