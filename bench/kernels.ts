@@ -434,31 +434,26 @@ for (const r of summary) {
   console.log(`${r.build.padEnd(7)} ${r.suite.padEnd(11)} ${r.kernel.padEnd(30)} ${r.shape.padEnd(24)} ${r.rate.toFixed(2).padStart(7)} ${r.unit}${frac}`);
 }
 const mm = summary.filter((r) => r.suite === 'matmul');
-if (mm.length) {
-  console.log('\nmatmul, % of the relaxed-madd peak (the larger of the one measured just before and the run median; target >= 85% on the large shapes):');
+// One line per build and shape: each matmul form's fraction of the peak, as picked.
+function matmulTable(title: string, fraction: (r: (typeof mm)[number]) => number): void {
+  console.log(`\n${title}`);
   const shapes = [...new Set(mm.map((r) => r.shape))];
   const kernels = [...new Set(mm.map((r) => r.kernel))];
   for (const build of builds) {
     for (const shape of shapes) {
       const cells = kernels.map((kn) => {
         const r = mm.find((x) => x.build === build && x.shape === shape && x.kernel === kn);
-        return r ? `${kn} ${(100 * r.ofPeak!).toFixed(0)}%` : '';
+        return r ? `${kn} ${(100 * fraction(r)).toFixed(0)}%` : '';
       }).filter(Boolean);
       console.log(`  ${build.padEnd(7)} ${shape.padEnd(18)} ${cells.join(' | ')}`);
     }
   }
+}
+if (mm.length) {
+  matmulTable('matmul, % of the relaxed-madd peak (the larger of the one measured just before and the run median; target >= 85% on the large shapes):', (r) => r.ofPeak!);
   // Another tenant on the same physical core (SMT) slows L1/L2-bound code by up to ~40%
   // for seconds at a time while barely touching the register-only peak loop: fastest
   // samples show what the kernel does when it has the core to itself.
-  console.log(`\nmatmul, fastest sample as % of the fastest relaxed-madd peak-loop sample (${best(fastestPeaks).toFixed(1)} GFLOP/s):`);
-  for (const build of builds) {
-    for (const shape of shapes) {
-      const cells = kernels.map((kn) => {
-        const r = mm.find((x) => x.build === build && x.shape === shape && x.kernel === kn);
-        return r ? `${kn} ${(100 * r.bestOfPeak!).toFixed(0)}%` : '';
-      }).filter(Boolean);
-      console.log(`  ${build.padEnd(7)} ${shape.padEnd(18)} ${cells.join(' | ')}`);
-    }
-  }
+  matmulTable(`matmul, fastest sample as % of the fastest relaxed-madd peak-loop sample (${best(fastestPeaks).toFixed(1)} GFLOP/s):`, (r) => r.bestOfPeak!);
 }
 if (args.json) writeFileSync(args.json, JSON.stringify({ peaks, rows, summary }, null, 2));
