@@ -40,7 +40,7 @@ export const BLOCK_BYTES = MSG_OFFSET + MSG_BYTES;
 export const SPIN_MS = 5;
 export const SPIN_MS_OVERSUBSCRIBED = 0.01;
 
-// Spin-then-sleep: call spinning() on every turn of a wait loop; it says when the loop
+// Spin-then-sleep: call spunOut() on every turn of a wait loop; it says when the loop
 // has spun for its time and should sleep. Reads the clock every 64 turns only.
 export class Backoff {
   private turns = 0;
