@@ -17,8 +17,8 @@ export interface GemmBlocking {
   packedBBytes: number; // room for several K blocks of packed B
   blockK: number;
   blockN: number;
-  panelWidth: number;
-  tileRows: number; // rows per packed A panel // columns per packed B panel: the unit gemmPackB splits
+  panelWidth: number; // columns per packed B panel: the unit gemmPackB splits
+  tileRows: number; // rows per packed A panel
 }
 
 // The kernels' gemm blocking, over packed buffers of kernels.gemmPackedBBytes() each.
