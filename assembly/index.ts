@@ -1,11 +1,12 @@
-// Kernel exports: one family per file. All pointers are byte offsets into the
-// imported shared memory; no kernel allocates.
-export { peakLoop, gemm, gemmScratchBytes, gemmPackB, gemmRows, gemmPackSpan, gemmCols, gemmBlockK, gemmBlockN, gemmPanelWidth, gemmTileRows, gemmPackedBBytes,
-  matmulForward, matmulBackwardInput, matmulBackwardWeights, matmulBackwardWeightsBias, biasBackward,
-  matmulForwardGelu, matmulBackwardInputGelu } from './matmul';
-export { layernormForward, layernormBackward, residualLayernormForward } from './layernorm';
+// The kernels the model calls, one family per file (src/ops/<family>.ts is each one's
+// only caller). All pointers are byte offsets into the imported shared memory; no
+// kernel allocates. Test oracles and the peak loop are in testing/, a separate build.
+export { gemmPackB, gemmRows, gemmPackSpan, gemmCols, gemmThreadScratchBytes,
+  gemmBlockK, gemmBlockN, gemmPanelWidth, gemmTileRows, gemmPackedBBytes } from './matmul';
+export { layernormForward, residualLayernormForward, layernormBackwardChunks } from './layernorm';
+export { sumChunks } from './reduce';
 export { geluForward, geluBackward } from './gelu';
-export { attentionForward, attentionBackward, attentionScratchBytes, attentionForwardLse, attentionBackwardLse } from './attention';
+export { attentionForwardLse, attentionBackwardLse, attentionScratchBytes } from './attention';
 export { crossEntropyForward, crossEntropyBackward } from './crossentropy';
 export { embeddingForward, tokenEmbeddingBackward, positionEmbeddingBackward } from './embedding';
 export { residualForward, residualDropoutForward, dropout, zeroFill } from './elementwise';
@@ -15,4 +16,3 @@ export { adamw, sumSquaresChunks } from './optimizer';
 export function heapBase(): usize {
   return __heap_base;
 }
-export { layernormBackwardChunks, sumChunks } from './reduce';

@@ -1,5 +1,7 @@
 // LayerNorm over the last dimension C, for rows [rowStart, rowEnd).
-// Forward saves mean and rstd (one float each per row) for the backward pass.
+// Forward saves mean and rstd (one float each per row) for the backward pass; the
+// backward runs over fixed chunks of rows, so its parameter gradients are summed the
+// same way whatever the thread count (reduce.ts adds the chunks' partials in order).
 import { horizontalSum } from './simd';
 import { residualForward, residualDropoutForwardAt as residualDropoutForward } from './elementwise';
 
@@ -97,9 +99,9 @@ export function residualLayernormForward(
   store<f32>(rstdAt, r);
 }
 
-// dinp += d/dinp, dweight += sum_rows norm * dout, dbias += sum_rows dout (dbias may be 0).
-// The parameter gradients are summed over rows in order, so a caller splitting rows
-// across threads passes each thread its own dweight/dbias partial buffers.
+// dinp += d/dinp, dweight += sum_rows norm * dout, dbias += sum_rows dout (dbias may be 0),
+// for rows [rowStart, rowEnd). The parameter gradients are summed over rows in order:
+// layernormBackwardChunks runs it per fixed chunk of rows, each into its own partials.
 export function layernormBackward(
   dinp: usize, dweight: usize, dbias: usize, dout: usize, inp: usize, weight: usize,
   mean: usize, rstd: usize, C: i32, rowStart: i32, rowEnd: i32,
@@ -170,5 +172,22 @@ export function layernormBackward(
       if (dbias) store<f32>(dbias + o, load<f32>(dbias + o) + g);
       store<f32>(dx + o, load<f32>(dx + o) + (dn - meanD - n * meanDN) * r);
     }
+  }
+}
+
+// LayerNorm backward over row chunks [chunkStart, chunkEnd) of chunkRows rows each.
+// dinp += as layernormBackward; partials [chunks, 2C]: per chunk dweight | dbias,
+// overwritten. hasBias = 0 leaves the dbias half untouched.
+export function layernormBackwardChunks(
+  dinp: usize, partials: usize, dout: usize, inp: usize, weight: usize, mean: usize, rstd: usize,
+  C: i32, rows: i32, chunkRows: i32, hasBias: i32, chunkStart: i32, chunkEnd: i32,
+): void {
+  const partBytes = <usize>(2 * C) << 2;
+  for (let c = chunkStart; c < chunkEnd; c++) {
+    const part = partials + <usize>c * partBytes;
+    memory.fill(part, 0, partBytes);
+    const r0 = c * chunkRows;
+    const r1 = min(rows, r0 + chunkRows);
+    layernormBackward(dinp, part, hasBias ? part + (<usize>C << 2) : 0, dout, inp, weight, mean, rstd, C, r0, r1);
   }
 }

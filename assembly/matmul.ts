@@ -1,21 +1,20 @@
 // Matrix multiplication for Linear layers, on packed panels with a
-// register-blocked micro-kernel.
+// register-blocked micro-kernel, in two stages that a thread pool runs in turn.
 //
-// One general routine, gemm: C[M,N] (+)= A[M,K] B[K,N] (+ bias[N]), where A and B
-// are read through (row, column) element strides so the three forms of a Linear
-// (y = x W^T + b, dx = dy W, dW += dy^T x) need no transposed copies.
-// Rows [rowStart, rowEnd) of C are computed: the unit a thread pool splits.
-// Every element of C sums K in the same order whatever the row range (and whether it
-// falls in a full tile or an edge tile), so results do not depend on how rows are split.
+// C[M,N] (+)= A[M,K] B[K,N] (+ bias[N]), where A and B are read through (row, column)
+// element strides so the three forms of a Linear (y = x W^T + b, dx = dy W,
+// dW += dy^T x) need no transposed copies. Every element of C sums K in the same order
+// whatever rows or columns a call computes (and whether it falls in a full tile or an
+// edge tile), so results do not depend on how the work is split.
 //
 // Blocking (Goto/BLIS order): for each column block jc (NC) and K block pc (KC), B is
 // packed into k-major panels of NR columns (4x4 transposes for W^T, vector copies
-// otherwise); for each row block ic (MC), A is packed into k-major MR-row panels (one
-// contiguous stream for the hardware prefetcher; reading A in place measured no
-// better) and the macro-kernel runs the micro-kernel over every (NR-column panel,
-// MR-row panel) pair. The weight gradient's bias gradient rides on its A packing.
+// otherwise), once, into a buffer all threads share; for each row block ic (MC), A is
+// packed into k-major MR-row panels (one contiguous stream for the hardware
+// prefetcher; reading A in place measured no better) and the macro-kernel runs the
+// micro-kernel over every (NR-column panel, MR-row panel) pair. The weight gradient's
+// bias gradient rides on its A packing. src/ops/matmul.ts drives the stages.
 import { madd } from './simd';
-import { geluForward, geluBackward } from './gelu';
 
 // Micro-tile: MR rows x NR columns, MR*NR/4 v128 accumulators. Measured with Node 20
 // (V8 11.3) on AMD EPYC Zen 3: V8's scheduler issues every load of a loop iteration
@@ -29,70 +28,29 @@ export const NR: i32 = 16;
 // Cache blocks: a KC x NR panel of B (16 KiB) stays in L1 while the MR x KC panels of
 // A (2 KiB, one contiguous stream) pass it; the MC x KC block of A stays in L2 and
 // the KC x NC block of B in L3.
-const KC: i32 = 256;
-const MC: i32 = 128;
-const NC: i32 = 2048;
+export const KC: i32 = 256;
+export const MC: i32 = 128;
+export const NC: i32 = 2048;
 
-const PACK_B_BYTES: usize = <usize>(KC * NC) << 2;
+export const PACK_B_BYTES: usize = <usize>(KC * NC) << 2;
 // The shared packed B of the staged gemm holds this many full K blocks (8 MiB: in L3).
 const PACKED_SPAN_BLOCKS: usize = 4;
 const PACK_A_BYTES: usize = <usize>(MC * KC) << 2;
 const TILE_BYTES: usize = <usize>(MR * NR) << 2;
 const NZ_BYTES: usize = <usize>NR << 2;
 
-// Scratch bytes one caller (one thread) must pass to gemm.
-export function gemmScratchBytes(): usize {
-  return PACK_B_BYTES + PACK_A_BYTES + TILE_BYTES + NZ_BYTES;
+// Scratch bytes each thread passes to gemmRows and gemmCols: its packed A block, an
+// edge tile and a row of -0.0.
+export function gemmThreadScratchBytes(): usize {
+  return PACK_A_BYTES + TILE_BYTES + NZ_BYTES;
 }
 
-export function gemm(
-  c: usize, a: usize, aRow: i32, aCol: i32, b: usize, bRow: i32, bCol: i32, bias: usize,
-  M: i32, N: i32, K: i32, accumulate: i32, rowStart: i32, rowEnd: i32, scratch: usize,
-): void {
-  gemmImpl(c, a, aRow, aCol, b, bRow, bCol, bias, 0, 0, M, N, K, accumulate, rowStart, rowEnd, scratch);
-}
-
-// Epilogues applied to finished rows of C (after the last K block).
-const EPI_NONE: i32 = 0;
-const EPI_GELU: i32 = 1; // aux = gelu(C): aux has C's layout; C keeps the pre-activation
-const EPI_GELU_GRAD: i32 = 2; // C *= gelu'(aux): aux holds the pre-activation
-
-// As gemm, plus: dbias nonzero: dbias[i] += sum_k A[i, k] for the rows in range (summed
-// while A is packed); epilogue/aux: see EPI_*.
-function gemmImpl(
-  c: usize, a: usize, aRow: i32, aCol: i32, b: usize, bRow: i32, bCol: i32, bias: usize, dbias: usize,
-  epilogue: i32, M: i32, N: i32, K: i32, accumulate: i32, rowStart: i32, rowEnd: i32, scratch: usize, aux: usize = 0,
-): void {
-  if (rowStart < 0) rowStart = 0;
-  if (rowEnd > M) rowEnd = M;
-  if (rowStart >= rowEnd || N <= 0) return;
-  const ldc = <usize>N << 2;
-  if (K <= 0) {
-    if (!accumulate) initRows(c, bias, N, rowStart, rowEnd);
-    if (epilogue != EPI_NONE) {
-      const o = <usize>rowStart * ldc;
-      applyEpilogue(epilogue, c + o, aux + o, rowEnd - rowStart, N, ldc);
-    }
-    return;
-  }
-  const packB = scratch;
-  for (let jc = 0; jc < N; jc += NC) {
-    const nc = min(NC, N - jc);
-    for (let pc = 0; pc < K; pc += KC) {
-      const kc = min(KC, K - pc);
-      packPanelsB(packB, b, bRow, bCol, pc, kc, jc, nc);
-      blockRows(c, a, aRow, aCol, packB, bias, dbias, epilogue, aux, N, K, pc, kc, jc, nc, accumulate, rowStart, rowEnd, scratch + PACK_B_BYTES);
-    }
-  }
-}
-
-// gemm in two stages, for a thread pool to run in turn over one shared packed B.
-// A step covers columns [jc, jc+nc) and a span of K, [pc0, pc0+kSpan), cut into
+// The two stages, run in turn over one shared packed B. A step covers columns [jc, jc+nc) and a span of K, [pc0, pc0+kSpan), cut into
 // K blocks of KC: gemmPackB packs units [unitStart, unitEnd) of that span of B, a unit
 // being one NR-column panel of one K block (unit = block * panels + panel); gemmRows
 // then computes rows [rowStart, rowEnd) of C over the whole span, K blocks in order.
 // Running both over all their units and rows, step after step (jc, then pc0
-// ascending), is gemm exactly (same bits), however the ranges are split. Packed
+// ascending), is the whole product (same bits however the ranges are split). Packed
 // layout: K block q at q * KC * ncPad floats (ncPad = nc rounded up to NR), its
 // panels as packPanelsB lays them. Spanning several K blocks per step means fewer
 // steps, so fewer times all threads wait for each other.
@@ -118,17 +76,17 @@ export function gemmPackB(
 
 export function gemmRows(
   c: usize, a: usize, aRow: i32, aCol: i32, packB: usize, bias: usize, dbias: usize,
-  N: i32, K: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, accumulate: i32, rowStart: i32, rowEnd: i32, rowScratch: usize,
+  N: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, accumulate: i32, rowStart: i32, rowEnd: i32, rowScratch: usize,
 ): void {
   if (rowStart < 0) rowStart = 0;
   if (rowStart >= rowEnd) return;
   const blockBytes = <usize>(KC * ((nc + NR - 1) / NR) * NR) << 2;
-  // K block outer, as in gemm: one packed block (<= 2 MiB) serves all the chunk's rows
+  // K block outer: one packed block (<= 2 MiB) serves all the chunk's rows
   // while it is in cache (rows outer, cycling through the whole span, measured slower)
   let packed = packB;
   for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
     const kc = min(KC, pc0 + kSpan - pc);
-    blockRows(c, a, aRow, aCol, packed, bias, dbias, EPI_NONE, 0, N, K, pc, kc, jc, nc, accumulate, rowStart, rowEnd, rowScratch);
+    blockRows(c, a, aRow, aCol, packed, bias, dbias, N, pc, kc, jc, nc, accumulate, rowStart, rowEnd, rowScratch);
     packed += blockBytes;
   }
 }
@@ -139,7 +97,7 @@ export function gemmRows(
 // first the B units of gemmPackB, then A's MR-row panels over the whole span (K block q
 // at q * KC * mPad floats, mPad = M rounded up to MR; the bias gradient rides on it, each
 // row's K blocks in order). gemmCols then computes all rows of C for panels
-// [panelStart, panelEnd) of the step from both packed buffers. Same bits as gemm.
+// [panelStart, panelEnd) of the step from both packed buffers. Same bits as the row path.
 export function gemmPackSpan(
   packB: usize, b: usize, bRow: i32, bCol: i32, packA: usize, a: usize, aRow: i32, aCol: i32, dbias: usize,
   M: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, unitStart: i32, unitEnd: i32,
@@ -162,7 +120,7 @@ export function gemmPackSpan(
 
 export function gemmCols(
   c: usize, packA: usize, packB: usize, bias: usize,
-  M: i32, N: i32, K: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, accumulate: i32,
+  M: i32, N: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, accumulate: i32,
   panelStart: i32, panelEnd: i32, rowScratch: usize,
 ): void {
   const j0 = max(panelStart, 0) * NR;
@@ -189,7 +147,7 @@ export function gemmCols(
   }
 }
 
-// Blocking of gemm, for callers that drive the two stages.
+// Blocking, for the caller that drives the stages.
 export function gemmBlockK(): i32 { return KC; }
 export function gemmBlockN(): i32 { return NC; }
 export function gemmPanelWidth(): i32 { return NR; }
@@ -200,9 +158,9 @@ export function gemmPackedBBytes(): usize { return PACKED_SPAN_BLOCKS * PACK_B_B
 
 // Rows [rowStart, rowEnd) of C's block (columns jc..jc+nc, K block pc..pc+kc) from
 // packed B; A is packed per MC rows into rowScratch.
-function blockRows(
-  c: usize, a: usize, aRow: i32, aCol: i32, packB: usize, bias: usize, dbias: usize, epilogue: i32, aux: usize,
-  N: i32, K: i32, pc: i32, kc: i32, jc: i32, nc: i32, accumulate: i32, rowStart: i32, rowEnd: i32, rowScratch: usize,
+export function blockRows(
+  c: usize, a: usize, aRow: i32, aCol: i32, packB: usize, bias: usize, dbias: usize,
+  N: i32, pc: i32, kc: i32, jc: i32, nc: i32, accumulate: i32, rowStart: i32, rowEnd: i32, rowScratch: usize,
 ): void {
   const ldc = <usize>N << 2;
   const packA = rowScratch;
@@ -210,25 +168,11 @@ function blockRows(
   const nz = tile + TILE_BYTES; // NR floats of -0.0: x + (-0) == x bitwise for every x
   for (let j = 0; j < NR; j++) store<f32>(nz + (<usize>j << 2), -0.0);
   const first = pc == 0 && !accumulate;
-  const last = pc + kc >= K;
   for (let ic = rowStart; ic < rowEnd; ic += MC) {
     const mc = min(MC, rowEnd - ic);
     packPanelsA(packA, a, aRow, aCol, ic, mc, pc, kc, jc == 0 ? dbias : 0);
     const cOff = <usize>ic * ldc + (<usize>jc << 2);
     macroKernel(c + cOff, ldc, packA, packB, mc, nc, kc, first, first && bias ? bias + (<usize>jc << 2) : 0, nz, tile);
-    // finished rows of this block (columns jc..jc+nc) through the epilogue, row by row
-    // (per tile, its stores to aux walked down a column of cache lines: slower)
-    if (last && epilogue != EPI_NONE) applyEpilogue(epilogue, c + cOff, aux + cOff, mc, nc, ldc);
-  }
-}
-
-// C rows = bias (or 0); only for K = 0
-function initRows(c: usize, bias: usize, N: i32, rowStart: i32, rowEnd: i32): void {
-  const rowBytes = <usize>N << 2;
-  for (let i = rowStart; i < rowEnd; i++) {
-    const row = c + <usize>i * rowBytes;
-    if (bias) memory.copy(row, bias, rowBytes);
-    else memory.fill(row, 0, rowBytes);
   }
 }
 
@@ -282,16 +226,6 @@ export function edgeUpdate(c: usize, ldc: usize, tile: usize, mr: i32, nr: i32, 
       const base: f32 = first ? (bias ? load<f32>(bias + o) : -0.0) : load<f32>(p);
       store<f32>(p, base + load<f32>(src + o));
     }
-  }
-}
-
-// Finished rows of C (mr rows x nr columns at c, row stride ldc) through the epilogue.
-// gelu.ts's SIMD and scalar forms give the same bits, so how rows are split does not matter.
-function applyEpilogue(epilogue: i32, c: usize, aux: usize, mr: i32, nr: i32, ldc: usize): void {
-  for (let r = 0; r < mr; r++) {
-    const o = <usize>r * ldc;
-    if (epilogue == EPI_GELU) geluForward(aux + o, c + o, 0, nr);
-    else geluBackward(c + o, aux + o, c + o, 0, nr);
   }
 }
 
@@ -482,125 +416,4 @@ export function microKernel(a: usize, sr: usize, sk: usize, bp: usize, kc: i32, 
   c += ldc; base += baseStride;
   v128.store(c, f32x4.add(v128.load(base), c10)); v128.store(c, f32x4.add(v128.load(base, 16), c11), 16);
   v128.store(c, f32x4.add(v128.load(base, 32), c12), 32); v128.store(c, f32x4.add(v128.load(base, 48), c13), 48);
-}
-
-// The three forms of a Linear layer. inp [rows, inDim], weight [outDim, inDim]
-// (PyTorch's layout), bias [outDim] or 0 for none, out [rows, outDim].
-
-// out = inp weight^T + bias, for rows [rowStart, rowEnd)
-export function matmulForward(
-  out: usize, inp: usize, weight: usize, bias: usize,
-  rows: i32, inDim: i32, outDim: i32, rowStart: i32, rowEnd: i32, scratch: usize,
-): void {
-  gemmImpl(out, inp, inDim, 1, weight, 1, inDim, bias, 0, EPI_NONE, rows, outDim, inDim, 0, rowStart, rowEnd, scratch);
-}
-
-// dinp (+)= dout weight, for rows [rowStart, rowEnd)
-export function matmulBackwardInput(
-  dinp: usize, dout: usize, weight: usize,
-  rows: i32, inDim: i32, outDim: i32, accumulate: i32, rowStart: i32, rowEnd: i32, scratch: usize,
-): void {
-  gemmImpl(dinp, dout, outDim, 1, weight, inDim, 1, 0, 0, EPI_NONE, rows, inDim, outDim, accumulate, rowStart, rowEnd, scratch);
-}
-
-// pre = inp weight^T + bias and out = gelu(pre), for rows [rowStart, rowEnd): the MLP's
-// c_fc and its GELU in one pass (each finished tile goes through GELU while in cache).
-// Bitwise equal to matmulForward into pre, then geluForward(out, pre).
-export function matmulForwardGelu(
-  out: usize, pre: usize, inp: usize, weight: usize, bias: usize,
-  rows: i32, inDim: i32, outDim: i32, rowStart: i32, rowEnd: i32, scratch: usize,
-): void {
-  gemmImpl(pre, inp, inDim, 1, weight, 1, inDim, bias, 0, EPI_GELU, rows, outDim, inDim, 0, rowStart, rowEnd, scratch, out);
-}
-
-// dinp = (dout weight) * gelu'(pre), for rows [rowStart, rowEnd): the input gradient of
-// the MLP's c_proj taken straight through the GELU before it (dinp [rows, inDim] is
-// the gradient of pre). dinp must not alias pre. Bitwise equal to
-// matmulBackwardInput(dinp, ..., accumulate 0) then geluBackward(dinp, pre, dinp).
-export function matmulBackwardInputGelu(
-  dinp: usize, dout: usize, weight: usize, pre: usize,
-  rows: i32, inDim: i32, outDim: i32, rowStart: i32, rowEnd: i32, scratch: usize,
-): void {
-  gemmImpl(dinp, dout, outDim, 1, weight, inDim, 1, 0, 0, EPI_GELU_GRAD, rows, inDim, outDim, 0, rowStart, rowEnd, scratch, pre);
-}
-
-// dweight += dout^T inp, for weight rows (output features) [outStart, outEnd)
-export function matmulBackwardWeights(
-  dweight: usize, dout: usize, inp: usize,
-  rows: i32, inDim: i32, outDim: i32, outStart: i32, outEnd: i32, scratch: usize,
-): void {
-  gemmImpl(dweight, dout, 1, outDim, inp, inDim, 1, 0, 0, EPI_NONE, outDim, inDim, rows, 1, outStart, outEnd, scratch);
-}
-
-// dweight += dout^T inp and dbias += sum over rows of dout, for output features
-// [outStart, outEnd), in one pass over dout (the bias sums ride on the packing of
-// dout^T). Replaces matmulBackwardWeights + biasBackward.
-export function matmulBackwardWeightsBias(
-  dweight: usize, dbias: usize, dout: usize, inp: usize,
-  rows: i32, inDim: i32, outDim: i32, outStart: i32, outEnd: i32, scratch: usize,
-): void {
-  if (inDim <= 0) {
-    biasBackward(dbias, dout, rows, outDim, outStart, outEnd);
-    return;
-  }
-  gemmImpl(dweight, dout, 1, outDim, inp, inDim, 1, 0, dbias, EPI_NONE, outDim, inDim, rows, 1, outStart, outEnd, scratch);
-}
-
-// dbias[j] += sum_i dout[i, j], for output features [outStart, outEnd); rows summed in
-// order. 16 features per pass down the rows (four vector sums), then 4, then 1: each
-// feature's sum is the same sequence of adds on any path.
-export function biasBackward(dbias: usize, dout: usize, rows: i32, outDim: i32, outStart: i32, outEnd: i32): void {
-  const rowBytes = <usize>outDim << 2;
-  let j = outStart;
-  for (; j + 16 <= outEnd; j += 16) {
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let p = dout + (<usize>j << 2);
-    for (let i = 0; i < rows; i++) {
-      a0 = f32x4.add(a0, v128.load(p));
-      a1 = f32x4.add(a1, v128.load(p, 16));
-      a2 = f32x4.add(a2, v128.load(p, 32));
-      a3 = f32x4.add(a3, v128.load(p, 48));
-      p += rowBytes;
-    }
-    const d = dbias + (<usize>j << 2);
-    v128.store(d, f32x4.add(v128.load(d), a0));
-    v128.store(d, f32x4.add(v128.load(d, 16), a1), 16);
-    v128.store(d, f32x4.add(v128.load(d, 32), a2), 32);
-    v128.store(d, f32x4.add(v128.load(d, 48), a3), 48);
-  }
-  for (; j + 4 <= outEnd; j += 4) {
-    let acc = f32x4.splat(0);
-    let p = dout + (<usize>j << 2);
-    for (let i = 0; i < rows; i++) {
-      acc = f32x4.add(acc, v128.load(p));
-      p += rowBytes;
-    }
-    const d = dbias + (<usize>j << 2);
-    v128.store(d, f32x4.add(v128.load(d), acc));
-  }
-  for (; j < outEnd; j++) {
-    let s: f32 = 0;
-    let p = dout + (<usize>j << 2);
-    for (let i = 0; i < rows; i++) {
-      s += load<f32>(p);
-      p += rowBytes;
-    }
-    const d = dbias + (<usize>j << 2);
-    store<f32>(d, load<f32>(d) + s);
-  }
-}
-
-export function peakLoop(n: i32, x: f32): f32 {
-  const m = f32x4.splat(x);
-  const b = f32x4.splat(0.999);
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(1), a2 = f32x4.splat(2), a3 = f32x4.splat(3);
-  let a4 = f32x4.splat(4), a5 = f32x4.splat(5), a6 = f32x4.splat(6), a7 = f32x4.splat(7);
-  let a8 = f32x4.splat(8), a9 = f32x4.splat(9), a10 = f32x4.splat(10), a11 = f32x4.splat(11);
-  for (let i = 0; i < n; i++) {
-    a0 = madd(a0, b, m); a1 = madd(a1, b, m); a2 = madd(a2, b, m); a3 = madd(a3, b, m);
-    a4 = madd(a4, b, m); a5 = madd(a5, b, m); a6 = madd(a6, b, m); a7 = madd(a7, b, m);
-    a8 = madd(a8, b, m); a9 = madd(a9, b, m); a10 = madd(a10, b, m); a11 = madd(a11, b, m);
-  }
-  const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)));
-  return f32x4.extract_lane(f32x4.add(s, f32x4.add(f32x4.add(a8, a9), f32x4.add(a10, a11))), 0);
 }

@@ -1,34 +1,37 @@
 // Kernel micro-benchmarks (tinybench), per build: GFLOP/s for the compute-bound kernels,
 // GB/s (bytes a kernel must read + write, at least) for the memory-bound ones. Matmul rows
 // also print the fraction of the machine's WASM peak, measured in the same run by the
-// peak loop (assembly/matmul.ts peakLoop: 12 independent multiply-add chains), both of
+// peak loop (assembly/testing/peak.ts: 12 independent multiply-add chains), both of
 // the relaxed-madd peak (the machine's) and of the build's own peak (mul + add in simd).
 //
 //   npx tsx bench/kernels.ts [--builds simd,relaxed] [--suites peak,matmul,attention,fused,elementwise,optimizer]
 //                            [--shapes large,small] [--path staged|call] [--time ms] [--repeat n] [--filter regex] [--wasm-dir build] [--json file]
 //
 // The machine is shared: pin to one core (taskset -c 1) and repeat; figures are medians.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import v8 from 'node:v8';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Bench } from 'tinybench';
 import { Arena } from '../src/engine/arena.ts';
-import { createSharedMemory, instantiateKernels, wasmPath, type KernelBuild, type Kernels } from '../src/engine/wasm.ts';
-import { callKernel, kernelTable } from '../src/engine/kernel-table.ts';
-import { gemmBlocking, type KernelContext } from '../src/model/context.ts';
-import { linearForward, linearBackwardInput, linearBackwardWeights, type LinearParams } from '../src/model/linear.ts';
+import { STATIC_DATA_BYTES } from '../src/engine/engine.ts';
+import { createSharedMemory, instantiateModule, wasmPath, type KernelBuild, type KernelModule } from '../src/engine/wasm.ts';
+import { callKernel, kernelTable, type Dispatch } from '../src/engine/kernel-table.ts';
+import { elementsFor, tensorAt } from '../src/engine/tensor.ts';
+import { gemmBlocking, matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../src/ops/matmul.ts';
+import type { OpContext } from '../src/ops/context.ts';
+import type { AllKernels } from '../test/testing-kernels.ts';
 
 const args = yargs(hideBin(process.argv))
   .options({
     builds: { type: 'string', default: 'simd,relaxed', describe: 'comma-separated kernel builds' },
     suites: { type: 'string', default: 'peak,matmul,attention,fused,elementwise,optimizer' },
     shapes: { type: 'string', default: 'large,small', describe: 'matmul shape sets' },
-    path: { type: 'string', choices: ['staged', 'call'], default: 'staged', describe: 'matmul: the model\'s staged gemm (src/model/linear.ts) or one call of each export' },
+    path: { type: 'string', choices: ['staged', 'call'], default: 'staged', describe: 'matmul: the model\'s staged gemm (src/ops/matmul.ts) or the testing build\'s one-call kernels' },
     time: { type: 'number', default: 300, describe: 'ms of timed runs per task (at least 3 runs)' },
     filter: { type: 'string', describe: 'only tasks whose "suite kernel shape" matches this regex' },
-    'wasm-dir': { type: 'string', describe: 'directory with simd.wasm / relaxed.wasm (default: build/)' },
+    'wasm-dir': { type: 'string', describe: 'directory with simd.wasm / relaxed.wasm and testing-*.wasm (default: build/)' },
     json: { type: 'string', describe: 'write all rows as JSON here' },
     clock: { type: 'string', choices: ['cpu', 'wall'], default: 'cpu', describe: 'process CPU time or wall time' },
     repeat: { type: 'number', default: 1, describe: 'run the suites this many times; the summary takes the median per row' },
@@ -36,8 +39,9 @@ const args = yargs(hideBin(process.argv))
   .strict()
   .parseSync();
 
-// Kernels this bench knows; a build that lacks one (an older build) skips its rows.
-type K = Kernels & Record<string, unknown>;
+// The shipped kernels and the testing build's (one-call matmul, T x T attention, peak
+// loop) over one memory; a build that lacks one (an older build) skips its rows.
+type K = AllKernels & Record<string, unknown>;
 const has = (k: K, ...names: string[]) => names.every((n) => typeof k[n] === 'function');
 const call = (k: K, name: string, ...a: number[]) => (k[name] as (...x: number[]) => unknown)(...a);
 
@@ -51,11 +55,11 @@ interface Instance {
 }
 
 function load(build: KernelBuild): Instance {
-  const file = args['wasm-dir'] ? join(args['wasm-dir'], `${build}.wasm`) : wasmPath(build);
-  const module = new WebAssembly.Module(readFileSync(file));
+  const file = (which: KernelModule) => args['wasm-dir'] ? join(args['wasm-dir'], `${which === 'kernels' ? '' : 'testing-'}${build}.wasm`) : wasmPath(build, which);
   const memory = createSharedMemory(1);
-  const k = instantiateKernels(module, memory) as K;
-  return { build, k, memory, arena: new Arena(memory, Math.max(k.heapBase(), 1024)) };
+  const instantiate = (which: KernelModule) => existsSync(file(which)) ? instantiateModule<K>(new WebAssembly.Module(readFileSync(file(which))), memory) : {};
+  const k = { ...instantiate('kernels'), ...instantiate('testing') } as K;
+  return { build, k, memory, arena: new Arena(memory, STATIC_DATA_BYTES) };
 }
 
 interface Row {
@@ -192,11 +196,16 @@ async function matmulSuite(inst: Instance): Promise<void> {
   const shapes = [...(sets.includes('large') ? LARGE : []), ...(sets.includes('small') ? SMALL : [])];
   const scratch = inst.arena.alloc(k.gemmScratchBytes());
   const staged = args.path === 'staged' && has(k, 'gemmPackB', 'gemmRows', 'gemmPackSpan', 'gemmCols');
-  // the model's path on one thread: src/model/linear.ts over the shared packed B
-  const ctx: KernelContext | null = staged ? {
-    run: (name, fixed, start, end) => callKernel(k[name] as unknown as (...a: number[]) => unknown, kernelTable[name], fixed, fixed.length, start, end, { gemm: scratch }),
-    gemm: gemmBlocking(k, inst.arena.alloc(k.gemmPackedBBytes()), inst.arena.alloc(k.gemmPackedBBytes())),
-    normPartials: 0,
+  // the model's path on one thread: the matmul ops over the shared packed B
+  const packed = () => tensorAt(inst.arena.alloc(k.gemmPackedBBytes()), [elementsFor('f32', k.gemmPackedBBytes())], 'f32');
+  const run: Dispatch = (name, fixed, start, end) => {
+    const a = fixed as readonly number[];
+    callKernel(k[name] as unknown as (...x: number[]) => unknown, kernelTable[name], a, a.length, start, end, scratch);
+  };
+  const ctx: OpContext | null = staged ? {
+    run, memory: inst.memory, threadScratch: { base: scratch, stride: 0 },
+    matmul: { packedB: packed(), packedA: packed(), blocking: gemmBlocking(k) },
+    layernorm: { partials: tensorAt(0, [0, 0], 'f32') },
   } : null;
   for (const [M, K, N] of shapes) {
     const mark = inst.arena.mark();
@@ -205,12 +214,12 @@ async function matmulSuite(inst: Instance): Promise<void> {
     const shape = `(${M},${K},${N})`;
     const flops = 2 * M * N * K;
     if (ctx) {
-      const p: LinearParams = { weight: W, bias: b, dweight: dW, dbias: db, inDim: K, outDim: N };
-      const noBias: LinearParams = { ...p, bias: 0, dbias: 0 };
-      await task(inst, 'matmul', 'forward (+bias)', shape, flops, 'GFLOP/s', () => linearForward(ctx, p, y, x, M));
-      await task(inst, 'matmul', 'backward input', shape, flops, 'GFLOP/s', () => linearBackwardInput(ctx, p, dx, y, M, false));
-      await task(inst, 'matmul', 'backward weights', shape, flops, 'GFLOP/s', () => linearBackwardWeights(ctx, noBias, y, x, M));
-      await task(inst, 'matmul', 'backward weights+bias', shape, flops, 'GFLOP/s', () => linearBackwardWeights(ctx, p, y, x, M));
+      const t = (off: number, shape: number[]) => tensorAt(off, shape, 'f32');
+      const inp = t(x, [M, K]), weight = t(W, [N, K]), out = t(y, [M, N]);
+      await task(inst, 'matmul', 'forward (+bias)', shape, flops, 'GFLOP/s', () => matmulForward(ctx, { out, inp, weight, bias: t(b, [N]) }));
+      await task(inst, 'matmul', 'backward input', shape, flops, 'GFLOP/s', () => matmulBackwardInput(ctx, { dinp: t(dx, [M, K]), dout: out, weight, accumulate: false }));
+      await task(inst, 'matmul', 'backward weights', shape, flops, 'GFLOP/s', () => matmulBackwardWeights(ctx, { dweight: t(dW, [N, K]), dbias: null, dout: out, inp }));
+      await task(inst, 'matmul', 'backward weights+bias', shape, flops, 'GFLOP/s', () => matmulBackwardWeights(ctx, { dweight: t(dW, [N, K]), dbias: t(db, [N]), dout: out, inp }));
     } else {
       await task(inst, 'matmul', 'forward (+bias)', shape, flops, 'GFLOP/s', () => k.matmulForward(y, x, W, b, M, K, N, 0, M, scratch));
       await task(inst, 'matmul', 'backward input', shape, flops, 'GFLOP/s', () => k.matmulBackwardInput(dx, y, W, M, K, N, 0, 0, M, scratch));

@@ -50,10 +50,10 @@ function profile(engine: Engine, times: Map<string, number>, perKernel: Map<stri
   const run = engine.run.bind(engine);
   const meanBusy = () => engine.threadBusyMs().reduce((a, b) => a + b, 0) / engine.threads;
   engine.setTiming(true);
-  engine.run = (name, fixed, start, end, grain) => {
+  engine.run = (name, fixed, start, end, grain, scratch) => {
     const b0 = meanBusy();
     const t = performance.now();
-    run(name, fixed, start, end, grain);
+    run(name, fixed, start, end, grain, scratch);
     const dt = performance.now() - t;
     const work = Math.min(dt, meanBusy() - b0);
     const fam = family(name);

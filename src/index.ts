@@ -11,7 +11,7 @@ export { GPT } from './model/gpt.ts';
 export { defaultGPTConfig, validateGPTConfig } from './model/config.ts';
 export type { GPTConfig } from './model/config.ts';
 export { parameterLayout } from './model/parameters.ts';
-export { memoryPlan } from './model/buffers.ts';
+export { planModel } from './model/buffers.ts';
 export { Engine } from './engine/engine.ts';
 export { Rng } from './engine/random.ts';
 export { loadCorpus, loadDefaultCorpus, scanSources, DataError } from './data/corpus.ts';

@@ -8,7 +8,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine/engine.ts';
 import { GPT } from '../src/model/gpt.ts';
 import type { GPTConfig } from '../src/model/config.ts';
-import { dropoutMask } from '../src/model/context.ts';
+import { dropoutMask } from '../src/ops/random.ts';
+import { withTestingKernels, type AllKernels } from './testing-kernels.ts';
 import * as ref from './reference.ts';
 import { BUILDS, Scope, expectBitwiseEqual, expectClose, firstBitDifference, maxAbs, relativeError } from './harness.ts';
 
@@ -24,11 +25,13 @@ const MODEL_GRAD_RTOL = 3e-5;
 
 describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
   let engine: Engine;
+  let k: AllKernels; // shipped kernels and the testing build's oracles
   let scratch: number;
   let scope: Scope;
   beforeAll(() => {
     engine = new Engine({ kernels: build });
-    scratch = engine.arena.alloc(engine.kernels.gemmScratchBytes());
+    k = withTestingKernels(engine);
+    scratch = engine.arena.alloc(k.gemmScratchBytes());
   });
   const begin = () => (scope = new Scope(engine));
   afterEach(() => scope?.release());
@@ -38,7 +41,6 @@ describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
     [3, 9, 13],
   ])('matmul M=%i K=%i N=%i: dx, dW, db', (M, K, N) => {
     const s = begin();
-    const k = engine.kernels;
     const rng = new ref.Rng(M * 100 + K * 10 + N);
     const x = ref.randomArray(rng, M * K);
     const W = ref.randomArray(rng, N * K);
@@ -62,7 +64,6 @@ describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
     [20, true],
   ])('layernorm C=%i bias=%s: dx, dweight, dbias; all accumulate', (C, withBias) => {
     const s = begin();
-    const k = engine.kernels;
     const rows = 5;
     const rng = new ref.Rng(C * 7 + (withBias ? 1 : 0));
     const x = ref.randomArray(rng, rows * C, 1.5, 0.3);
@@ -96,7 +97,6 @@ describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
 
   it('gelu: dx (overwrites, also in place over dout)', () => {
     const s = begin();
-    const k = engine.kernels;
     const n = 37;
     const rng = new ref.Rng(3);
     const x = ref.randomArray(rng, n, 2);
@@ -122,7 +122,6 @@ describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
 
     it.each([0, 0.3])('dqkv (overwritten) with dropout p=%s; (batch, head) ranges split exactly', (p) => {
       const s = begin();
-      const k = engine.kernels;
       const mask = p > 0 ? dropoutMask(p, 17, 2, 5) : { key: 0, threshold: 0, scale: 1 };
       const L = () => ref.dot(ref.attentionForward(qkv, B, T, C, H, mask).out, dout);
       const fd = ref.finiteDifferences(L, qkv, FD_EPS);
@@ -152,7 +151,6 @@ describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
 
     it.each([0, 0.3])('attentionBackwardLse: dqkv (overwritten) with dropout p=%s; (batch, head) ranges split exactly', (p) => {
       const s = begin();
-      const k = engine.kernels;
       const mask = p > 0 ? dropoutMask(p, 17, 2, 5) : { key: 0, threshold: 0, scale: 1 };
       const L = () => ref.dot(ref.attentionForward(qkv, B, T, C, H, mask).out, dout);
       const fd = ref.finiteDifferences(L, qkv, FD_EPS);
@@ -181,7 +179,6 @@ describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
     [1, 130, 64, 4, 0],
   ])('attentionBackwardLse B=%i T=%i C=%i H=%i (dropout %s) matches attentionBackward', (B, T, C, H, p) => {
     const s = begin();
-    const k = engine.kernels;
     const rng = new ref.Rng(T * 13 + C);
     const mask = p > 0 ? dropoutMask(p, 3, 1, 4) : { key: 0, threshold: 0, scale: 1 };
     const qp = s.f32(ref.randomArray(rng, B * T * 3 * C)), dp = s.f32(ref.randomArray(rng, B * T * C));
@@ -197,7 +194,6 @@ describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
 
   it.each([7, 65])('cross-entropy V=%i: dlogits with dloss = 1/rows (separate and in place)', (V) => {
     const s = begin();
-    const k = engine.kernels;
     const rows = 6;
     const rng = new ref.Rng(V + 1);
     const logits = ref.randomArray(rng, rows * V, 2);
@@ -219,7 +215,6 @@ describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
 
   it('embedding: dwte with repeated ids (vocabulary ranges split exactly), dwpe (position ranges); both accumulate', () => {
     const s = begin();
-    const k = engine.kernels;
     const B = 2, T = 5, C = 7, V = 6, maxT = 7;
     const rows = B * T;
     const rng = new ref.Rng(9);

@@ -5,7 +5,7 @@ import type { Engine } from '../src/engine/engine.ts';
 
 export const BUILDS = ['simd', 'relaxed'] as const;
 
-/** Arena allocations for one test, released together. */
+/** Arena allocations for one test, released together; pointers are byte offsets. */
 export class Scope {
   private readonly mark: number;
 
@@ -13,54 +13,67 @@ export class Scope {
     this.mark = engine.arena.mark();
   }
 
+  /** Views of n elements at byte offset off. */
+  viewF32(off: number, n: number): Float32Array {
+    return new Float32Array(this.engine.memory.buffer, off, n);
+  }
+
+  viewI32(off: number, n: number): Int32Array {
+    return new Int32Array(this.engine.memory.buffer, off, n);
+  }
+
+  viewF64(off: number, n: number): Float64Array {
+    return new Float64Array(this.engine.memory.buffer, off, n);
+  }
+
   /** n f32 elements, every one NaN (to show a kernel overwrites what it should). */
   nan(n: number): number {
     const off = this.engine.arena.alloc(Math.max(n, 1) * 4);
-    this.engine.f32(off, n).fill(NaN);
+    this.viewF32(off, n).fill(NaN);
     return off;
   }
 
   /** n f32 elements, zero. */
   zeros(n: number): number {
     const off = this.engine.arena.alloc(Math.max(n, 1) * 4);
-    this.engine.f32(off, n).fill(0);
+    this.viewF32(off, n).fill(0);
     return off;
   }
 
   /** A copy of data as f32. */
   f32(data: ArrayLike<number>): number {
     const off = this.engine.arena.alloc(Math.max(data.length, 1) * 4);
-    this.engine.f32(off, data.length).set(data);
+    this.viewF32(off, data.length).set(data);
     return off;
   }
 
   /** A copy of data as i32. */
   i32(data: ArrayLike<number>): number {
     const off = this.engine.arena.alloc(Math.max(data.length, 1) * 4);
-    this.engine.i32(off, data.length).set(data);
+    this.viewI32(off, data.length).set(data);
     return off;
   }
 
   /** n f64 elements, NaN. */
   f64(n: number): number {
     const off = this.engine.arena.alloc(Math.max(n, 1) * 8, 64);
-    this.engine.f64(off, n).fill(NaN);
+    this.viewF64(off, n).fill(NaN);
     return off;
   }
 
   /** A snapshot of n f32 elements at off, as f64. */
   read(off: number, n: number): Float64Array {
-    return Float64Array.from(this.engine.f32(off, n));
+    return Float64Array.from(this.viewF32(off, n));
   }
 
   /** A snapshot of n f32 elements at off, as f32 (for bitwise comparisons). */
   readF32(off: number, n: number): Float32Array {
-    return this.engine.f32(off, n).slice();
+    return this.viewF32(off, n).slice();
   }
 
   /** Copies n f32 elements from src to a fresh allocation. */
   clone(src: number, n: number): number {
-    return this.f32(this.engine.f32(src, n));
+    return this.f32(this.viewF32(src, n));
   }
 
   release(): void {

@@ -4,9 +4,12 @@
 // as one call, and a call writes nothing outside its range.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine/engine.ts';
-import { dropoutMask, gemmBlocking, type KernelContext } from '../src/model/context.ts';
-import { linearForward, linearBackward, type LinearParams } from '../src/model/linear.ts';
-import { kernelTable, callKernel } from '../src/engine/kernel-table.ts';
+import { dropoutMask } from '../src/ops/random.ts';
+import { gemmBlocking, matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../src/ops/matmul.ts';
+import type { OpContext } from '../src/ops/context.ts';
+import { kernelTable, callKernel, type Dispatch } from '../src/engine/kernel-table.ts';
+import { elementsFor, tensorAt } from '../src/engine/tensor.ts';
+import { withTestingKernels, type AllKernels } from './testing-kernels.ts';
 import * as ref from './reference.ts';
 import { BUILDS, Scope, expectBitwiseEqual, expectClose, toF32 } from './harness.ts';
 
@@ -32,11 +35,13 @@ function splitPoint(n: number): number {
 
 describe.each(BUILDS)('%s kernels', (build) => {
   let engine: Engine;
+  let k: AllKernels; // shipped kernels and the testing build's oracles
   let scratch: number;
   let scope: Scope;
   beforeAll(() => {
     engine = new Engine({ kernels: build });
-    scratch = engine.arena.alloc(engine.kernels.gemmScratchBytes());
+    k = withTestingKernels(engine);
+    scratch = engine.arena.alloc(k.gemmScratchBytes());
   });
   const begin = () => (scope = new Scope(engine));
   afterEach(() => scope?.release());
@@ -52,7 +57,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
     it.each([true, false])('matmulForward (bias: %s) matches the reference; row ranges split exactly', (withBias) => {
       const s = begin();
-      const k = engine.kernels;
       const xp = s.f32(x), wp = s.f32(W), bp = withBias ? s.f32(b) : 0;
       const out = s.nan(M * N);
       k.matmulForward(out, xp, wp, bp, M, K, N, 0, M, scratch);
@@ -69,7 +73,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
     it.each([0, 1])('matmulBackwardInput (accumulate: %i) matches the reference; row ranges split exactly', (accumulate) => {
       const s = begin();
-      const k = engine.kernels;
       const dyp = s.f32(dy), wp = s.f32(W);
       const initial = ref.randomArray(rng, M * K);
       const dx = accumulate ? s.f32(initial) : s.nan(M * K);
@@ -88,7 +91,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
     it('matmulBackwardWeights accumulates onto dW; output-feature ranges split exactly', () => {
       const s = begin();
-      const k = engine.kernels;
       const dyp = s.f32(dy), xp = s.f32(x);
       const initial = ref.randomArray(rng, N * K);
       const dW = s.f32(initial);
@@ -105,7 +107,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
     it('biasBackward accumulates onto db; output-feature ranges split exactly', () => {
       const s = begin();
-      const k = engine.kernels;
       const dyp = s.f32(dy);
       const initial = ref.randomArray(rng, N);
       const db = s.f32(initial);
@@ -129,7 +130,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
   ])('layernorm C=%i bias=%s', (C, withBias) => {
     it('layernormForward matches the reference; row ranges split exactly', () => {
       const s = begin();
-      const k = engine.kernels;
       const rows = 7;
       const rng = new ref.Rng(C * 31 + (withBias ? 1 : 0));
       const x = ref.randomArray(rng, rows * C, 2, 0.5);
@@ -157,7 +157,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
   it('geluForward matches the reference, including the saturated tails', () => {
     const s = begin();
-    const k = engine.kernels;
     const rng = new ref.Rng(7);
     const x = ref.randomArray(rng, 37, 2.5);
     x.set([0, -0, 1e-6, -1e-6, 15, -15, 20, -20, 40, -40].map(Math.fround), 27);
@@ -181,7 +180,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
     it('attentionForward matches the reference (out and att); (batch, head) ranges split exactly', () => {
       const s = begin();
-      const k = engine.kernels;
       const want = ref.attentionForward(qkv, B, T, C, H);
       const qp = s.f32(qkv);
       const out = s.nan(B * T * C), att = s.nan(B * H * T * T);
@@ -197,7 +195,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
     it('attentionForward with dropout on the probabilities matches the reference mask', () => {
       const s = begin();
-      const k = engine.kernels;
       const mask = dropoutMask(0.3, 99, 4, 2);
       const want = ref.attentionForward(qkv, B, T, C, H, mask);
       const out = s.nan(B * T * C), att = s.nan(B * H * T * T);
@@ -209,7 +206,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
   it.each([65, 3])('crossEntropyForward V=%i matches the reference', (V) => {
     const s = begin();
-    const k = engine.kernels;
     const rows = 7;
     const rng = new ref.Rng(V);
     const logits = ref.randomArray(rng, rows * V, 3);
@@ -229,7 +225,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
   it('crossEntropyForward is stable for large logits', () => {
     const s = begin();
-    const k = engine.kernels;
     const logits = [1000, 990, -1000, 80, 88, 89].map(Math.fround);
     const targets = [1, 0];
     const losses = s.nan(2);
@@ -239,7 +234,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
   it('embeddingForward equals wte[id] + wpe[t] (exactly rounded); row ranges split exactly', () => {
     const s = begin();
-    const k = engine.kernels;
     const B = 3, T = 5, C = 13, V = 7, maxT = 6;
     const rows = B * T;
     const rng = new ref.Rng(5);
@@ -262,7 +256,7 @@ describe.each(BUILDS)('%s kernels', (build) => {
     const s = begin();
     const n = 37;
     const out = s.nan(n);
-    engine.kernels.zeroFill(out, 3, 22);
+    k.zeroFill(out, 3, 22);
     const got = s.readF32(out, n);
     for (let i = 0; i < n; i++) {
       if (i >= 3 && i < 22) expect(Object.is(got[i], 0), `element ${i}`).toBe(true);
@@ -272,7 +266,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
   it('residualForward equals a + b (exactly rounded), over sub-ranges too', () => {
     const s = begin();
-    const k = engine.kernels;
     const n = 37;
     const rng = new ref.Rng(11);
     const a = ref.randomArray(rng, n), b = ref.randomArray(rng, n);
@@ -302,13 +295,13 @@ describe.each(BUILDS)('%s kernels', (build) => {
       lr: f(0.1), beta1: f(0.9), beta2: f(0.95), eps: f(1e-8), weightDecay: f(0.1), gradScale: f(0.5),
       bc1: f(1 - 0.9 ** t), bc2: f(1 - 0.95 ** t),
     };
-    const call = (k: Engine['kernels'], p: number, gp: number, m: number, v: number, start: number, end: number) =>
+    const call = (k: AllKernels, p: number, gp: number, m: number, v: number, start: number, end: number) =>
       k.adamw(p, gp, m, v, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.gradScale, h.bc1, h.bc2, start, end);
 
     it('adamw matches the reference AdamW step (params, m, v)', () => {
       const s = begin();
       const p = s.f32(p0), gp = s.f32(g), m = s.f32(m0), v = s.f32(v0);
-      call(engine.kernels, p, gp, m, v, 0, n);
+      call(k, p, gp, m, v, 0, n);
       const pr = Float64Array.from(p0), mr = Float64Array.from(m0), vr = Float64Array.from(v0);
       ref.adamwStep(pr, g, mr, vr, h);
       expectClose(s.read(m, n), mr, { rtol: RTOL }, 'm');
@@ -321,7 +314,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
     it('adamw over [0, r) + [r, n) equals one call bitwise (SIMD body vs scalar tail agree)', () => {
       const s = begin();
-      const k = engine.kernels;
       const p = s.f32(p0), gp = s.f32(g), m = s.f32(m0), v = s.f32(v0);
       const p2 = s.f32(p0), m2 = s.f32(m0), v2 = s.f32(v0);
       call(k, p, gp, m, v, 0, n);
@@ -335,19 +327,18 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
   it.each([5, 16])('sumSquaresChunks chunk=%i matches the reference; chunk ranges split exactly', (chunk) => {
     const s = begin();
-    const k = engine.kernels;
     const n = 37;
     const x = ref.randomArray(new ref.Rng(chunk), n, 3);
     const chunks = Math.ceil(n / chunk);
     const xp = s.f32(x);
     const partials = s.f64(chunks);
     k.sumSquaresChunks(partials, xp, n, chunk, 0, chunks);
-    const got = engine.f64(partials, chunks).slice();
+    const got = s.viewF64(partials, chunks).slice();
     expectClose(got, ref.sumSquaresChunks(x, chunk), { rtol: RTOL, floor: 0 }, 'partials');
     const partials2 = s.f64(chunks);
     k.sumSquaresChunks(partials2, xp, n, chunk, 0, 1);
     k.sumSquaresChunks(partials2, xp, n, chunk, 1, chunks);
-    expectBitwiseEqual(engine.f64(partials2, chunks).slice(), got, 'split');
+    expectBitwiseEqual(s.viewF64(partials2, chunks).slice(), got, 'split');
   });
 
   describe('dropout', () => {
@@ -361,7 +352,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
     it('p=0.5 keeps about half, scales kept elements by exactly 2, and follows the keep rule', () => {
       const s = begin();
-      const k = engine.kernels;
       expect(mask.threshold).toBe(2 ** 31);
       expect(mask.scale).toBe(2);
       const out = s.nan(n);
@@ -379,7 +369,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
     it('p=0.1 keeps about 90% and scales by 1/0.9', () => {
       const s = begin();
-      const k = engine.kernels;
       const m = dropoutMask(0.1, 5, 0, 3);
       const out = s.nan(n);
       k.dropout(out, s.f32(x), m.key, m.threshold, m.scale, 0, n);
@@ -392,7 +381,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
     it('[0, r) + [r, n) gives the same mask as [0, n); in place works; other keys give other masks', () => {
       const s = begin();
-      const k = engine.kernels;
       const xp = s.f32(x);
       const full = s.nan(n), split = s.nan(n);
       k.dropout(full, xp, mask.key, mask.threshold, mask.scale, 0, n);
@@ -413,7 +401,6 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
     it('residualDropoutForward equals a + dropout(b) with the same mask', () => {
       const s = begin();
-      const k = engine.kernels;
       const a = ref.randomArray(rng, n);
       const out = s.nan(n), dropped = s.nan(n);
       const ap = s.f32(a), bp = s.f32(x);
@@ -431,11 +418,13 @@ describe.each(BUILDS)('%s kernels', (build) => {
 // bits as that sequence, the test holds it to exactly that.
 describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
   let engine: Engine;
+  let k: AllKernels; // shipped kernels and the testing build's oracles
   let scratch: number;
   let scope: Scope;
   beforeAll(() => {
     engine = new Engine({ kernels: build });
-    scratch = engine.arena.alloc(engine.kernels.gemmScratchBytes());
+    k = withTestingKernels(engine);
+    scratch = engine.arena.alloc(k.gemmScratchBytes());
   });
   const begin = () => (scope = new Scope(engine));
   afterEach(() => scope?.release());
@@ -451,7 +440,6 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
 
     it('matmulBackwardWeightsBias: dW bitwise as matmulBackwardWeights, db matches the reference; feature ranges split exactly', () => {
       const s = begin();
-      const k = engine.kernels;
       const dyp = s.f32(dy), xp = s.f32(x);
       const dW0 = ref.randomArray(rng, N * K), db0 = ref.randomArray(rng, N);
       const dWa = s.f32(dW0), dWb = s.f32(dW0), dWc = s.f32(dW0), db = s.f32(db0), dbc = s.f32(db0);
@@ -467,61 +455,74 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
       expectBitwiseEqual(s.readF32(dbc, N), s.readF32(db, N), 'split db');
     });
 
-    // What the thread pool does with a Linear: per block of B, gemmPackB over its panels
-    // and gemmRows over the rows, each range cut into random pieces run in random order.
-    // Must equal the one-call kernels bitwise.
-    // packed span: as the engine has it (several K blocks per step), or one K block per step
-    it.each([[true, 'engine'], [false, 'engine'], [true, 'one K block']])('a Linear through the staged gemm (bias: %s, packed span: %s) equals the one-call kernels bitwise, however cut', (withBias, span) => {
+    // What the thread pool does with a Linear: the matmul ops (src/ops/matmul.ts) with
+    // every range cut into random pieces run in random order. Must equal the one-call
+    // kernels of the testing build bitwise.
+    // packed span: as planned for the model (several K blocks per step), or one K block per step
+    it.each([[true, 'model'], [false, 'model'], [true, 'one K block']])('a Linear through the matmul ops (bias: %s, packed span: %s) equals the one-call kernels bitwise, however cut', (withBias, span) => {
       const s = begin();
-      const k = engine.kernels;
       const cut = new ref.Rng(M + K + N + (withBias ? 1 : 0));
-      const ctx: KernelContext = {
-        run: (name, fixed, start, end) => {
-          const pieces: [number, number][] = [];
-          for (let a = start; a < end;) {
-            const b = Math.min(end, a + 1 + cut.int(Math.max(1, Math.ceil((end - start) / 2))));
-            pieces.push([a, b]);
-            a = b;
-          }
-          for (let i = pieces.length - 1; i > 0; i--) {
-            const j = cut.int(i + 1);
-            [pieces[i], pieces[j]] = [pieces[j], pieces[i]];
-          }
-          const fn = k[name] as unknown as (...a: number[]) => unknown;
-          for (const [a, b] of pieces) callKernel(fn, kernelTable[name], fixed, fixed.length, a, b, { gemm: scratch });
-        },
-        gemm: {
-          ...gemmBlocking(k, engine.gemmPackedB, engine.gemmPackedA),
-          packedBBytes: span === 'engine' ? k.gemmPackedBBytes() : 4 * k.gemmBlockK() * k.gemmBlockN(),
-        },
-        normPartials: 0,
+      const run: Dispatch = (name, fixed, start, end, _grain, threadScratch) => {
+        const pieces: [number, number][] = [];
+        for (let a = start; a < end;) {
+          const b = Math.min(end, a + 1 + cut.int(Math.max(1, Math.ceil((end - start) / 2))));
+          pieces.push([a, b]);
+          a = b;
+        }
+        for (let i = pieces.length - 1; i > 0; i--) {
+          const j = cut.int(i + 1);
+          [pieces[i], pieces[j]] = [pieces[j], pieces[i]];
+        }
+        const fn = k[name] as unknown as (...a: number[]) => unknown;
+        const fixedArgs = fixed as readonly number[];
+        for (const [a, b] of pieces) callKernel(fn, kernelTable[name], fixedArgs, fixedArgs.length, a, b, threadScratch?.base ?? 0);
       };
+      const packedFloats = span === 'model' ? elementsFor('f32', k.gemmPackedBBytes()) : k.gemmBlockK() * k.gemmBlockN();
+      const ctx: OpContext = {
+        run,
+        memory: engine.memory,
+        threadScratch: { base: scratch, stride: 0 },
+        matmul: { packedB: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), packedA: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), blocking: gemmBlocking(k) },
+        layernorm: { partials: tensorAt(0, [0, 0], 'f32') },
+      };
+      const t = (off: number, shape: number[]) => tensorAt(off, shape, 'f32');
       const dW0 = ref.randomArray(rng, N * K), db0 = ref.randomArray(rng, N), dx0 = ref.randomArray(rng, M * K);
-      const xp = s.f32(x), dyp = s.f32(dy);
-      const p: LinearParams = { weight: s.f32(W), bias: withBias ? s.f32(b) : 0, dweight: s.f32(dW0), dbias: withBias ? s.f32(db0) : 0, inDim: K, outDim: N };
+      const xp = s.f32(x), dyp = s.f32(dy), wp = s.f32(W), bp = withBias ? s.f32(b) : 0;
+      const inp = t(xp, [M, K]), dout = t(dyp, [M, N]), weight = t(wp, [N, K]), bias = withBias ? t(bp, [N]) : null;
       const y = s.nan(M * N), y1 = s.nan(M * N);
-      linearForward(ctx, p, y, xp, M);
-      k.matmulForward(y1, xp, p.weight, p.bias, M, K, N, 0, M, scratch);
+      matmulForward(ctx, { out: t(y, [M, N]), inp, weight, bias });
+      k.matmulForward(y1, xp, wp, bp, M, K, N, 0, M, scratch);
       expectBitwiseEqual(s.readF32(y, M * N), s.readF32(y1, M * N), 'y');
 
-      const dW1 = s.f32(dW0), db1 = s.f32(db0), dxAcc = s.f32(dx0), dxAcc1 = s.f32(dx0);
-      linearBackward(ctx, p, dxAcc, dyp, xp, M, true);
+      const dW = s.f32(dW0), db = withBias ? s.f32(db0) : 0, dW1 = s.f32(dW0), db1 = s.f32(db0);
+      matmulBackwardWeights(ctx, { dweight: t(dW, [N, K]), dbias: withBias ? t(db, [N]) : null, dout, inp });
       if (withBias) k.matmulBackwardWeightsBias(dW1, db1, dyp, xp, M, K, N, 0, N, scratch);
       else k.matmulBackwardWeights(dW1, dyp, xp, M, K, N, 0, N, scratch);
-      k.matmulBackwardInput(dxAcc1, dyp, p.weight, M, K, N, 1, 0, M, scratch);
-      expectBitwiseEqual(s.readF32(p.dweight, N * K), s.readF32(dW1, N * K), 'dW');
-      if (withBias) expectBitwiseEqual(s.readF32(p.dbias, N), s.readF32(db1, N), 'db');
-      expectBitwiseEqual(s.readF32(dxAcc, M * K), s.readF32(dxAcc1, M * K), 'dx accumulated');
+      expectBitwiseEqual(s.readF32(dW, N * K), s.readF32(dW1, N * K), 'dW');
+      if (withBias) expectBitwiseEqual(s.readF32(db, N), s.readF32(db1, N), 'db');
 
-      const dx = s.nan(M * K), dx1 = s.nan(M * K);
-      linearBackward(ctx, { ...p, dweight: s.f32(dW0), dbias: withBias ? s.f32(db0) : 0 }, dx, dyp, xp, M, false);
-      k.matmulBackwardInput(dx1, dyp, p.weight, M, K, N, 0, 0, M, scratch);
-      expectBitwiseEqual(s.readF32(dx, M * K), s.readF32(dx1, M * K), 'dx');
+      for (const accumulate of [true, false]) {
+        const dx = accumulate ? s.f32(dx0) : s.nan(M * K), dx1 = accumulate ? s.f32(dx0) : s.nan(M * K);
+        matmulBackwardInput(ctx, { dinp: t(dx, [M, K]), dout, weight, accumulate });
+        k.matmulBackwardInput(dx1, dyp, wp, M, K, N, accumulate ? 1 : 0, 0, M, scratch);
+        expectBitwiseEqual(s.readF32(dx, M * K), s.readF32(dx1, M * K), accumulate ? 'dx accumulated' : 'dx');
+      }
+    });
+
+    it('the matmul ops check their operands\' shapes', () => {
+      const s = begin();
+      const ctx = { run: () => { throw new Error('no kernel may run'); } } as unknown as OpContext;
+      const t = (shape: number[]) => tensorAt(s.nan(shape.reduce((a, b) => a * b, 1)), shape, 'f32');
+      const inp = t([M, K]), weight = t([N, K]);
+      expect(() => matmulForward(ctx, { out: t([M, N + 1]), inp, weight, bias: null })).toThrow(/matmulForward: out is f32\[.*\], expected f32\[/);
+      expect(() => matmulForward(ctx, { out: t([M, N]), inp, weight: t([N, K + 1]), bias: null })).toThrow(/matmulForward: weight/);
+      expect(() => matmulForward(ctx, { out: t([M, N]), inp, weight, bias: t([N + 1]) })).toThrow(/matmulForward: bias/);
+      expect(() => matmulBackwardWeights(ctx, { dweight: t([N + 1, K]), dbias: null, dout: t([M, N]), inp })).toThrow(/matmulBackwardWeights/);
+      expect(() => matmulForward(ctx, { out: t([M, N]), inp: tensorAt(0, [M, K], 'i32'), weight, bias: null })).toThrow(/inp is i32/);
     });
 
     it.each([true, false])('matmulForwardGelu (bias: %s) equals matmulForward then geluForward bitwise; rows split exactly', (withBias) => {
       const s = begin();
-      const k = engine.kernels;
       const xp = s.f32(x), wp = s.f32(W), bp = withBias ? s.f32(b) : 0;
       const pre = s.nan(M * N), out = s.nan(M * N), pre2 = s.nan(M * N), out2 = s.nan(M * N);
       k.matmulForwardGelu(out, pre, xp, wp, bp, M, K, N, 0, M, scratch);
@@ -543,7 +544,6 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
     it('matmulBackwardInputGelu equals matmulBackwardInput then geluBackward bitwise; rows split exactly', () => {
       // c_proj [N -> K] after a GELU over pre [M, N]: dpre = (dout [M, K] W [K, N]) * gelu'(pre)
       const s = begin();
-      const k = engine.kernels;
       const dout = ref.randomArray(rng, M * K);
       const pre = ref.randomArray(rng, M * N, 2);
       const Wp = ref.randomArray(rng, K * N);
@@ -573,7 +573,6 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
 
     it.each([0, 0.25])('equals residual(Dropout)Forward then layernormForward bitwise (dropout %s); rows split exactly', (p) => {
       const s = begin();
-      const k = engine.kernels;
       const mask = p > 0 ? dropoutMask(p, 5, 6, 7) : { key: 0, threshold: 0, scale: 1 };
       const ap = s.f32(a), bp = s.f32(b), wp = s.f32(w), biasp = withBias ? s.f32(bias) : 0;
       const n = rows * C;
@@ -611,7 +610,6 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
 
     it.each([0, 0.3])('attentionForwardLse (dropout %s) matches the reference (out, lse); (batch, head) ranges split exactly', (p) => {
       const s = begin();
-      const k = engine.kernels;
       const mask = p > 0 ? dropoutMask(p, 99, 4, 2) : null;
       const want = ref.attentionForward(qkv, B, T, C, H, mask);
       const qp = s.f32(qkv);

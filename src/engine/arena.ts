@@ -1,8 +1,50 @@
-// A bump allocator over the shared wasm memory. TypeScript owns the memory plan:
-// kernel instances have no allocator of their own (their globals are per instance).
+// The shared wasm memory's allocator. TypeScript owns the memory plan: kernel
+// instances have no allocator of their own (their globals are per instance).
+// Everything a model needs is laid out by one MemoryPlan and committed at once, so the
+// printed plan and the allocation cannot disagree.
 import { WASM_PAGE_BYTES, MAX_PAGES } from './wasm.ts';
+import { bytesOf, elementCount, tensorAt, type DType, type Tensor } from './tensor.ts';
 
 export const ARENA_ALIGN = 64; // a cache line; also keeps v128 loads aligned
+export const WASM32_LIMIT = MAX_PAGES * WASM_PAGE_BYTES;
+
+export type MemoryCategory = 'parameters' | 'gradients' | 'optimizer' | 'activations' | 'scratch';
+const CATEGORIES: MemoryCategory[] = ['parameters', 'gradients', 'optimizer', 'activations', 'scratch'];
+
+function alignUp(n: number, align: number): number {
+  return Math.ceil(n / align) * align;
+}
+
+// Tensors laid out one after another from `base`, each cache-line aligned, with bytes
+// counted per category. Laying out touches no memory; Arena.commit allocates.
+export class MemoryPlan {
+  private top: number;
+  readonly bytes: Record<MemoryCategory, number> = { parameters: 0, gradients: 0, optimizer: 0, activations: 0, scratch: 0 };
+
+  constructor(readonly base: number) {
+    this.top = base;
+  }
+
+  tensor<D extends DType>(category: MemoryCategory, shape: readonly number[], dtype: D): Tensor<D> {
+    const offset = this.top;
+    this.top = alignUp(offset + bytesOf(dtype, elementCount(shape)), ARENA_ALIGN);
+    this.bytes[category] += this.top - offset;
+    return tensorAt(offset, shape, dtype);
+  }
+
+  get end(): number {
+    return this.top;
+  }
+
+  get total(): number {
+    return this.top - this.base;
+  }
+
+  describe(): string {
+    const parts = CATEGORIES.map((c) => `${c} ${formatBytes(this.bytes[c])}`).join(', ');
+    return `memory plan: ${parts} = ${formatBytes(this.total)} of the 4 GiB wasm32 limit`;
+  }
+}
 
 export class Arena {
   private top: number;
@@ -10,21 +52,27 @@ export class Arena {
   readonly base: number;
 
   constructor(private readonly memory: WebAssembly.Memory, base: number) {
-    this.base = Math.ceil(base / ARENA_ALIGN) * ARENA_ALIGN;
+    this.base = alignUp(base, ARENA_ALIGN);
     this.top = this.base;
     this.peakTop = this.base;
   }
 
+  // A plan that starts where the arena's free memory does.
+  plan(): MemoryPlan {
+    return new MemoryPlan(this.top);
+  }
+
+  // Allocates everything the plan laid out (it must start at the current top).
+  commit(plan: MemoryPlan): void {
+    if (plan.base !== this.top) throw new Error(`memory plan starts at ${plan.base}, but the arena's free memory starts at ${this.top}`);
+    this.reserve(plan.end);
+  }
+
   // Returns the byte offset of `bytes` fresh bytes (contents are whatever was there).
+  // For tests and benchmarks; models allocate through a MemoryPlan.
   alloc(bytes: number, align = ARENA_ALIGN): number {
-    const offset = Math.ceil(this.top / align) * align;
-    const end = offset + bytes;
-    if (end > MAX_PAGES * WASM_PAGE_BYTES) {
-      throw new RangeError(`wasm memory plan needs ${formatBytes(end)}, over the 4 GiB wasm32 limit: use a smaller --batch-size, --block-size or model`);
-    }
-    this.top = end;
-    if (end > this.peakTop) this.peakTop = end;
-    this.ensureCapacity(end);
+    const offset = alignUp(this.top, align);
+    this.reserve(offset + bytes);
     return offset;
   }
 
@@ -45,11 +93,14 @@ export class Arena {
     return this.top - this.base;
   }
 
-  private ensureCapacity(end: number): void {
+  private reserve(end: number): void {
+    if (end > WASM32_LIMIT) {
+      throw new RangeError(`wasm memory plan needs ${formatBytes(end)}, over the 4 GiB wasm32 limit: use a smaller --batch-size, --block-size or model`);
+    }
+    this.top = end;
+    if (end > this.peakTop) this.peakTop = end;
     const have = this.memory.buffer.byteLength;
-    if (end <= have) return;
-    const pages = Math.ceil((end - have) / WASM_PAGE_BYTES);
-    this.memory.grow(pages);
+    if (end > have) this.memory.grow(Math.ceil((end - have) / WASM_PAGE_BYTES));
   }
 }
 

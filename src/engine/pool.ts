@@ -4,9 +4,8 @@
 // postMessage per call.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import type { Kernels } from './wasm.ts';
 import { CTRL, BLOCK_BYTES, MAX_ARGS, Backoff, SPIN_MS, SPIN_MS_OVERSUBSCRIBED, commandBlock, failureMessage, initChunks, parseFault, runChunks, type CommandBlock, type FaultSpec } from './protocol.ts';
-import { kernelTable, kernelNames, callKernel, type KernelName, type ThreadScratch } from './kernel-table.ts';
+import { kernelTable, kernelNames, callKernel, needsScratch, type Kernels, type KernelName, type FixedArgs, type ThreadScratch } from './kernel-table.ts';
 
 const WAIT_SLICE_MS = 20; // the main thread re-checks for failures at least this often
 
@@ -26,7 +25,6 @@ export class Dispatcher {
   private constructor(
     private readonly kernels: Kernels,
     private threadCount: number,
-    private readonly scratch: ThreadScratch[],
   ) {
     this.block = commandBlock(new SharedArrayBuffer(BLOCK_BYTES));
     this.spinMs = threadCount > availableParallelism() ? SPIN_MS_OVERSUBSCRIBED : SPIN_MS;
@@ -34,21 +32,20 @@ export class Dispatcher {
   }
 
   // One thread: kernels run on the calling thread, no workers.
-  static single(kernels: Kernels, scratch: ThreadScratch): Dispatcher {
-    return new Dispatcher(kernels, 1, [scratch]);
+  static single(kernels: Kernels): Dispatcher {
+    return new Dispatcher(kernels, 1);
   }
 
-  // scratch[i] is thread i's scratch (0 = the main thread).
   static async create(
-    module: WebAssembly.Module, memory: WebAssembly.Memory, kernels: Kernels, threads: number, scratch: ThreadScratch[],
+    module: WebAssembly.Module, memory: WebAssembly.Memory, kernels: Kernels, threads: number,
     fault: FaultSpec | null = parseFault(process.env.WASMGPT_FAULT),
   ): Promise<Dispatcher> {
-    const d = new Dispatcher(kernels, threads, scratch);
+    const d = new Dispatcher(kernels, threads);
     const boot = new URL('./worker-boot.mjs', import.meta.url);
     const ready: Promise<void>[] = [];
     for (let index = 1; index < threads; index++) {
       const worker = new Worker(boot, {
-        workerData: { module, memory, control: d.block.ctrl.buffer, index, threads, scratch: scratch[index], fault, spinMs: d.spinMs },
+        workerData: { module, memory, control: d.block.ctrl.buffer, index, threads, fault, spinMs: d.spinMs },
       });
       worker.unref(); // a forgotten pool never keeps the process alive
       d.workers.push(worker);
@@ -76,21 +73,27 @@ export class Dispatcher {
     return this.threadCount;
   }
 
-  // Runs kernel `name` with `fixed` arguments on [start, end), cut in multiples of grain.
-  run(name: KernelName, fixed: readonly number[], start: number, end: number, grain = 1): void {
+  // Runs kernel `name` with `fixed` arguments on [start, end), cut in multiples of
+  // grain; kernels that take scratch get thread i's region of `scratch`.
+  run<K extends KernelName>(name: K, fixedArgs: FixedArgs<K>, start: number, end: number, grain = 1, scratch?: ThreadScratch): void {
     if (this.failed) throw new WorkerError(`thread pool is unusable after an earlier failure: ${this.failed}`);
+    const fixed = fixedArgs as readonly number[];
     const fn = this.kernels[name] as unknown as (...a: number[]) => unknown;
     const tail = kernelTable[name];
+    if (needsScratch(name) && !scratch) throw new Error(`${name} needs per-thread scratch`);
+    const base = scratch?.base ?? 0;
     const busy = this.timing ? this.block.busy : null;
     if (this.threadCount === 1 || end - start <= grain) {
       const t0 = busy ? performance.now() : 0;
-      callKernel(fn, tail, fixed, fixed.length, start, end, this.scratch[0]);
+      callKernel(fn, tail, fixed, fixed.length, start, end, base);
       if (busy) busy[0] += performance.now() - t0;
       return;
     }
     if (fixed.length > MAX_ARGS) throw new RangeError(`${name}: too many arguments for the command block`);
     const { ctrl, args } = this.block;
     for (let i = 0; i < fixed.length; i++) args[i] = fixed[i];
+    this.block.scratch[0] = base;
+    this.block.scratch[1] = scratch?.stride ?? 0;
     ctrl[CTRL.KERNEL] = this.kernelIndex.get(name)!;
     ctrl[CTRL.NFIXED] = fixed.length;
     initChunks(ctrl, start, end, grain, this.threadCount);
@@ -100,7 +103,7 @@ export class Dispatcher {
 
     let mainError: unknown = null;
     try {
-      runChunks(ctrl, 0, this.threadCount, (s, e) => callKernel(fn, tail, fixed, fixed.length, s, e, this.scratch[0]), busy);
+      runChunks(ctrl, 0, this.threadCount, (s, e) => callKernel(fn, tail, fixed, fixed.length, s, e, base), busy);
     } catch (e) {
       mainError = e;
     }

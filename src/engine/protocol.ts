@@ -1,8 +1,8 @@
 // The command block shared by the main thread and the workers: one small
-// SharedArrayBuffer. A dispatch writes (kernel, args, range), bumps SEQ and notifies;
-// every thread claims chunks of the range (NEXT + i: thread i's segment) until none
-// are left, then increments DONE. Spin first, then wait: waking a sleeping thread costs tens of
-// microseconds, more than a small kernel.
+// SharedArrayBuffer. A dispatch writes (kernel, args, range, per-thread scratch), bumps
+// SEQ and notifies; every thread claims chunks of the range (NEXT + i: thread i's
+// segment) until none are left, then increments DONE. Spin first, then wait: waking a
+// sleeping thread costs tens of microseconds, more than a small kernel.
 
 export const CTRL = {
   SEQ: 0, // dispatch sequence number
@@ -27,7 +27,8 @@ export const MAX_ARGS = 24;
 export const MSG_BYTES = 2048;
 
 const ARGS_OFFSET = CTRL_INTS * 4; // 8-aligned
-const BUSY_OFFSET = ARGS_OFFSET + MAX_ARGS * 8;
+const SCRATCH_OFFSET = ARGS_OFFSET + MAX_ARGS * 8;
+const BUSY_OFFSET = SCRATCH_OFFSET + 2 * 8;
 const MSG_OFFSET = BUSY_OFFSET + MAX_THREADS * 8;
 export const BLOCK_BYTES = MSG_OFFSET + MSG_BYTES;
 
@@ -127,6 +128,8 @@ export function runChunks(
 export interface CommandBlock {
   ctrl: Int32Array;
   args: Float64Array;
+  scratch: Float64Array; // [base, stride]: thread i's scratch starts at base + i * stride
+
   busy: Float64Array; // per thread: ms spent in kernel calls while CTRL.TIMING is set
   msg: Uint8Array;
 }
@@ -135,6 +138,7 @@ export function commandBlock(buffer: SharedArrayBuffer): CommandBlock {
   return {
     ctrl: new Int32Array(buffer, 0, CTRL_INTS),
     args: new Float64Array(buffer, ARGS_OFFSET, MAX_ARGS),
+    scratch: new Float64Array(buffer, SCRATCH_OFFSET, 2),
     busy: new Float64Array(buffer, BUSY_OFFSET, MAX_THREADS),
     msg: new Uint8Array(buffer, MSG_OFFSET, MSG_BYTES),
   };

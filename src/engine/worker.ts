@@ -2,9 +2,9 @@
 // its slice of every dispatch until shutdown. Failures are reported through the
 // command block (a main thread blocked in Atomics.wait hears no 'error' event).
 import { parentPort, workerData } from 'node:worker_threads';
-import { instantiateKernels, type Kernels } from './wasm.ts';
+import { instantiateModule } from './wasm.ts';
 import { Backoff, CTRL, commandBlock, reportFailure, runChunks, type FaultSpec } from './protocol.ts';
-import { kernelNames, kernelTable, callKernel, type ThreadScratch } from './kernel-table.ts';
+import { kernelNames, kernelTable, callKernel } from './kernel-table.ts';
 
 interface WorkerInit {
   module: WebAssembly.Module;
@@ -12,7 +12,6 @@ interface WorkerInit {
   control: SharedArrayBuffer;
   index: number; // 1 .. threads-1 (the main thread is 0)
   threads: number;
-  scratch: ThreadScratch;
   fault: FaultSpec | null;
   spinMs: number;
 }
@@ -20,8 +19,7 @@ interface WorkerInit {
 const init = workerData as WorkerInit;
 const block = commandBlock(init.control);
 const { ctrl } = block;
-const kernels = instantiateKernels(init.module, init.memory) as unknown as Record<string, (...a: number[]) => unknown>;
-void (kernels as unknown as Kernels);
+const kernels = instantiateModule<Record<string, (...a: number[]) => unknown>>(init.module, init.memory);
 
 process.on('exit', (code) => {
   if (!Atomics.load(ctrl, CTRL.SHUTDOWN)) reportFailure(block, init.index, `worker ${init.index} exited with code ${code}`);
@@ -54,7 +52,8 @@ for (;;) {
     const name = kernelNames[Atomics.load(ctrl, CTRL.KERNEL)];
     const nFixed = Atomics.load(ctrl, CTRL.NFIXED);
     const busy = Atomics.load(ctrl, CTRL.TIMING) ? block.busy : null;
-    runChunks(ctrl, init.index, init.threads, (start, end) => callKernel(kernels[name], kernelTable[name], block.args, nFixed, start, end, init.scratch), busy);
+    const scratch = block.scratch[0] + init.index * block.scratch[1];
+    runChunks(ctrl, init.index, init.threads, (start, end) => callKernel(kernels[name], kernelTable[name], block.args, nFixed, start, end, scratch), busy);
   } catch (e) {
     reportFailure(block, init.index, `worker ${init.index}: ${(e as Error)?.message ?? String(e)}`);
   }

@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync, renameSync, readFileSync, existsSync } from '
 import { join } from 'node:path';
 import type { GPTConfig } from '../model/config.ts';
 import type { TokenizerDescription } from '../data/tokenizer.ts';
+import { bytesOf } from '../engine/tensor.ts';
 
 export const CHECKPOINT_VERSION = 1;
 
@@ -27,12 +28,12 @@ export interface CheckpointData {
 
 export function saveCheckpoint(dir: string, data: CheckpointData): string {
   mkdirSync(dir, { recursive: true });
-  const n = data.meta.paramCount;
-  const bin = Buffer.alloc(n * 12);
+  const sectionBytes = bytesOf('f32', data.meta.paramCount);
+  const bin = Buffer.alloc(3 * sectionBytes);
   let offset = 0;
   for (const part of [data.params, data.m, data.v]) {
-    Buffer.from(part.buffer, part.byteOffset, n * 4).copy(bin, offset);
-    offset += n * 4;
+    Buffer.from(part.buffer, part.byteOffset, sectionBytes).copy(bin, offset);
+    offset += sectionBytes;
   }
   const binPath = join(dir, 'ckpt.bin');
   const jsonPath = join(dir, 'ckpt.json');
@@ -62,8 +63,9 @@ export function loadCheckpoint(dir: string): CheckpointData {
   }
   const bin = readFileSync(binPath);
   const n = meta.paramCount;
-  if (bin.length !== n * 12) {
-    throw new CheckpointError(`corrupt checkpoint ${binPath}: ${bin.length} bytes, expected ${n * 12} (truncated write?)`);
+  const expected = 3 * bytesOf('f32', n);
+  if (bin.length !== expected) {
+    throw new CheckpointError(`corrupt checkpoint ${binPath}: ${bin.length} bytes, expected ${expected} (truncated write?)`);
   }
   const all = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length));
   return { meta, params: all.subarray(0, n), m: all.subarray(n, 2 * n), v: all.subarray(2 * n, 3 * n) };

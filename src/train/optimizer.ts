@@ -1,6 +1,9 @@
-// AdamW over the model's flat buffers: two kernel calls per step (decayed and
-// non-decayed groups), plus a global gradient norm from fixed-size chunks.
+// AdamW over the model's flat buffers: two updates per step (the weight-decayed
+// tensors come first in the layout, then the rest), plus a global gradient norm.
 import type { GPT } from '../model/gpt.ts';
+import type { OptimizerBuffers } from '../model/buffers.ts';
+import { slice } from '../engine/tensor.ts';
+import { adamw, globalNorm } from '../ops/optimizer.ts';
 
 export interface AdamWConfig {
   beta1: number;
@@ -9,55 +12,40 @@ export interface AdamWConfig {
   weightDecay: number; // decoupled, on 2-D weights only
 }
 
-// Chunk of the gradient norm: partial sums per chunk are added in index order,
-// so the norm does not depend on how chunks are split across threads.
-const NORM_CHUNK = 16384;
-const ADAMW_GRAIN = 1024;
-
 export class AdamW {
-  readonly m: number; // first moments, the parameters' layout
-  readonly v: number; // second moments
-  private readonly partials: number; // f64 per norm chunk
-  private readonly chunks: number;
+  private readonly state: OptimizerBuffers;
   t = 0; // steps taken
 
   constructor(private readonly model: GPT, readonly config: AdamWConfig) {
-    const arena = model.engine.arena;
-    const n = model.layout.total;
-    this.m = arena.alloc(n * 4);
-    this.v = arena.alloc(n * 4);
-    this.chunks = Math.ceil(n / NORM_CHUNK);
-    this.partials = arena.alloc(this.chunks * 8, 8);
-    this.moments().m.fill(0);
-    this.moments().v.fill(0);
+    const state = model.buffers.optimizer;
+    if (!state) throw new Error('this model was built without optimizer state (new GPT(..., { optimizer: false }))');
+    this.state = state;
+    const { m, v } = this.moments();
+    m.fill(0);
+    v.fill(0);
   }
 
   moments(): { m: Float32Array; v: Float32Array } {
-    const n = this.model.layout.total;
-    return { m: this.model.engine.f32(this.m, n), v: this.model.engine.f32(this.v, n) };
+    return { m: this.model.engine.view(this.state.m), v: this.model.engine.view(this.state.v) };
   }
 
   // L2 norm of all gradients (NaN/Infinity when any gradient is non-finite)
   gradNorm(): number {
-    const n = this.model.layout.total;
-    this.model.engine.run('sumSquaresChunks', [this.partials, this.model.buffers.grads, n, NORM_CHUNK], 0, this.chunks);
-    const parts = this.model.engine.f64(this.partials, this.chunks);
-    let sum = 0;
-    for (let i = 0; i < this.chunks; i++) sum += parts[i];
-    return Math.sqrt(sum);
+    return globalNorm(this.model.buffers.ops, this.model.buffers.grads, this.state.normPartials);
   }
 
   // One update with every gradient multiplied by gradScale first (clipping).
   step(lr: number, gradScale = 1): void {
     this.t += 1;
-    const { beta1, beta2, eps, weightDecay } = this.config;
-    const bc1 = 1 - beta1 ** this.t;
-    const bc2 = 1 - beta2 ** this.t;
-    const { engine } = this.model;
-    const { params, grads } = this.model.buffers;
+    const { params, grads, ops } = this.model.buffers;
+    const { m, v } = this.state;
     const { total, decayed } = this.model.layout;
-    const common = [params, grads, this.m, this.v, lr, beta1, beta2, eps];
-    engine.run('adamw', [...common, weightDecay, gradScale, bc1, bc2], 0, decayed, ADAMW_GRAIN);
-    engine.run('adamw', [...common, 0, gradScale, bc1, bc2], decayed, total, ADAMW_GRAIN);
+    const group = (start: number, end: number) => {
+      const part = (t: typeof params) => slice(t, start, [end - start]);
+      return { params: part(params), grads: part(grads), m: part(m), v: part(v) };
+    };
+    const h = { lr, ...this.config, gradScale, t: this.t };
+    adamw(ops, group(0, decayed), h);
+    adamw(ops, group(decayed, total), { ...h, weightDecay: 0 });
   }
 }

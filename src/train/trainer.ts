@@ -2,13 +2,10 @@
 // AdamW) x maxIters with periodic evaluation -> checkpoint -> sample.
 import { createHash } from 'node:crypto';
 import { Engine } from '../engine/engine.ts';
-import { formatBytes } from '../engine/arena.ts';
-import { MAX_PAGES, WASM_PAGE_BYTES } from '../engine/wasm.ts';
+import { formatBytes, WASM32_LIMIT, type MemoryPlan } from '../engine/arena.ts';
 import { Rng } from '../engine/random.ts';
 import { GPT } from '../model/gpt.ts';
 import type { GPTConfig } from '../model/config.ts';
-import { parameterLayout } from '../model/parameters.ts';
-import { memoryPlan, type MemoryPlan } from '../model/buffers.ts';
 import { buildDataset, type Dataset } from '../data/pipeline.ts';
 import { BatchSampler, type TokenArray } from '../data/dataset.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
@@ -21,7 +18,6 @@ import { generate } from './sample.ts';
 
 // Steps left out of the throughput median: wasm tier-up and cache warm-up.
 export const THROUGHPUT_WARMUP_STEPS = 3;
-const WASM32_LIMIT = MAX_PAGES * WASM_PAGE_BYTES;
 
 export class TrainingError extends Error {
   override name = 'TrainingError';
@@ -61,11 +57,11 @@ export function modelConfigFor(config: TrainConfig, vocabSize: number): GPTConfi
 
 // The memory plan before anything is allocated; a plan over the wasm32 limit is refused.
 export function checkMemoryPlan(engine: Engine, modelConfig: GPTConfig, batchSize: number): MemoryPlan {
-  const plan = memoryPlan(modelConfig, parameterLayout(modelConfig), batchSize, Engine.scratchBytes(engine.kernels, engine.threads));
-  if (engine.arena.base + plan.total > WASM32_LIMIT) {
+  const plan = GPT.plan(engine, modelConfig, batchSize);
+  if (plan.end > WASM32_LIMIT) {
     throw new ConfigError(
       `memory plan needs ${formatBytes(plan.total)}, over the 4 GiB wasm32 limit ` +
-      `(parameters ${formatBytes(plan.parameters)}, activations ${formatBytes(plan.activations)}): ` +
+      `(parameters ${formatBytes(plan.bytes.parameters)}, activations ${formatBytes(plan.bytes.activations)}): ` +
       'use a smaller --batch-size, --block-size, --n-embd or --n-layer',
     );
   }
@@ -78,9 +74,7 @@ export function paramsHash(params: Float32Array): string {
 }
 
 export function describePlan(plan: MemoryPlan): string {
-  return `memory plan: parameters ${formatBytes(plan.parameters)}, gradients ${formatBytes(plan.gradients)}, ` +
-    `optimizer ${formatBytes(plan.optimizer)}, activations ${formatBytes(plan.activations)}, ` +
-    `scratch ${formatBytes(plan.scratch)} = ${formatBytes(plan.total)} of the 4 GiB wasm32 limit`;
+  return plan.describe();
 }
 
 export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {

@@ -1,0 +1,136 @@
+// Matmul ops (assembly/matmul.ts): the three forms of a Linear layer on the staged
+// gemm. This file owns how a product is scheduled across threads: the shared packing
+// buffers, the blocking, how many K blocks one step packs, and row or column staging.
+import type { MemoryPlan } from '../engine/arena.ts';
+import { elementsFor, expectTensor, type Tensor } from '../engine/tensor.ts';
+import type { Kernels } from '../engine/kernel-table.ts';
+import type { OpContext } from './context.ts';
+
+// Row chunks in micro-tile multiples, enough that a chunk reuses each packed B panel a
+// few times from L1.
+const GRAIN_ROWS = 16;
+// Column chunks of a short, wide C: any number of panels. A thread's last chunk of a
+// dispatch is then small (1 panel of L's LM head: ~0.15 ms), so little time is lost
+// waiting for the slower thread at the end of each of its ~200 column dispatches a step.
+const GRAIN_PANELS = 1;
+
+// How gemm is blocked (assembly/matmul.ts).
+export interface GemmBlocking {
+  blockK: number;
+  blockN: number;
+  panelWidth: number; // columns per packed B panel: the unit gemmPackB splits
+  tileRows: number; // rows per packed A panel
+}
+
+export interface MatmulScratch {
+  packedB: Tensor<'f32'>; // several K blocks of B, packed once per step for all threads
+  packedA: Tensor<'f32'>; // the column path's packed A, as large
+  blocking: GemmBlocking;
+}
+
+export function gemmBlocking(kernels: Kernels): GemmBlocking {
+  return { blockK: kernels.gemmBlockK(), blockN: kernels.gemmBlockN(), panelWidth: kernels.gemmPanelWidth(), tileRows: kernels.gemmTileRows() };
+}
+
+export function planMatmul(plan: MemoryPlan, kernels: Kernels): MatmulScratch {
+  const floats = elementsFor('f32', kernels.gemmPackedBBytes());
+  return {
+    packedB: plan.tensor('scratch', [floats], 'f32'),
+    packedA: plan.tensor('scratch', [floats], 'f32'),
+    blocking: gemmBlocking(kernels),
+  };
+}
+
+export function matmulThreadScratchBytes(kernels: Kernels): number {
+  return kernels.gemmThreadScratchBytes();
+}
+
+// out [M, N] = inp [M, K] weight^T (+ bias [N]); weight [N, K] (PyTorch's layout).
+export function matmulForward(
+  ctx: OpContext, o: { out: Tensor; inp: Tensor; weight: Tensor; bias: Tensor | null },
+): void {
+  const [M, K] = o.inp.shape;
+  const N = o.weight.shape[0];
+  expectTensor('matmulForward: inp', o.inp, 'f32', [M, K]);
+  expectTensor('matmulForward: weight', o.weight, 'f32', [N, K]);
+  expectTensor('matmulForward: out', o.out, 'f32', [M, N]);
+  if (o.bias) expectTensor('matmulForward: bias', o.bias, 'f32', [N]);
+  gemm(ctx, {
+    c: o.out.offset, a: o.inp.offset, aRow: K, aCol: 1, b: o.weight.offset, bRow: 1, bCol: K,
+    bias: o.bias?.offset ?? 0, dbias: 0, M, N, K, accumulate: false,
+  });
+}
+
+// dinp [M, K] (+)= dout [M, N] weight [N, K]
+export function matmulBackwardInput(
+  ctx: OpContext, o: { dinp: Tensor; dout: Tensor; weight: Tensor; accumulate: boolean },
+): void {
+  const [N, K] = o.weight.shape;
+  const M = o.dout.shape[0];
+  expectTensor('matmulBackwardInput: weight', o.weight, 'f32', [N, K]);
+  expectTensor('matmulBackwardInput: dout', o.dout, 'f32', [M, N]);
+  expectTensor('matmulBackwardInput: dinp', o.dinp, 'f32', [M, K]);
+  gemm(ctx, {
+    c: o.dinp.offset, a: o.dout.offset, aRow: N, aCol: 1, b: o.weight.offset, bRow: K, bCol: 1,
+    bias: 0, dbias: 0, M, N: K, K: N, accumulate: o.accumulate,
+  });
+}
+
+// dweight [N, K] += dout^T [N, M] inp [M, K]; dbias [N] += sum over rows of dout (the
+// sums ride on packing dout^T)
+export function matmulBackwardWeights(
+  ctx: OpContext, o: { dweight: Tensor; dbias: Tensor | null; dout: Tensor; inp: Tensor },
+): void {
+  const [M, K] = o.inp.shape;
+  const N = o.dweight.shape[0];
+  expectTensor('matmulBackwardWeights: inp', o.inp, 'f32', [M, K]);
+  expectTensor('matmulBackwardWeights: dout', o.dout, 'f32', [M, N]);
+  expectTensor('matmulBackwardWeights: dweight', o.dweight, 'f32', [N, K]);
+  if (o.dbias) expectTensor('matmulBackwardWeights: dbias', o.dbias, 'f32', [N]);
+  gemm(ctx, {
+    c: o.dweight.offset, a: o.dout.offset, aRow: 1, aCol: N, b: o.inp.offset, bRow: K, bCol: 1,
+    bias: 0, dbias: o.dbias?.offset ?? 0, M: N, N: K, K: M, accumulate: true,
+  });
+}
+
+// C [M, N] (+)= A [M, K] B [K, N] (+ bias [N]); A and B are read through (row, column)
+// element strides, so W^T and dout^T need no copies. dbias nonzero: dbias[i] += sum_k A[i, k].
+interface GemmOperands {
+  c: number;
+  a: number; aRow: number; aCol: number;
+  b: number; bRow: number; bCol: number;
+  bias: number;
+  dbias: number;
+  M: number; N: number; K: number;
+  accumulate: boolean;
+}
+
+// Per step of B (columns blockN at most, K blocks as many as the shared buffer holds):
+// all threads pack its panels into the one shared buffer, then all compute row chunks
+// of C from it. For a C with fewer rows than the step has columns (a small batch), row
+// chunks would each stream all of the packed B: A is packed once per step too, and the
+// threads take column chunks. Each thread packing all of B for its own rows (as a
+// single gemm call does) cost a thread up to ~15% more work on such matrices. Same bits
+// however it is split.
+function gemm(ctx: OpContext, g: GemmOperands): void {
+  if (g.K <= 0) throw new RangeError(`matmul needs K >= 1, got ${g.K}`);
+  const { packedB, packedA, blocking } = ctx.matmul;
+  const { blockK, blockN, panelWidth, tileRows } = blocking;
+  const acc = g.accumulate ? 1 : 0;
+  for (let jc = 0; jc < g.N; jc += blockN) {
+    const nc = Math.min(blockN, g.N - jc);
+    const panels = Math.ceil(nc / panelWidth);
+    const kSpan = blockK * Math.max(1, Math.floor(packedB.size / (blockK * panels * panelWidth)));
+    for (let pc0 = 0; pc0 < g.K; pc0 += kSpan) {
+      const span = Math.min(kSpan, g.K - pc0);
+      const bUnits = Math.ceil(span / blockK) * panels;
+      if (g.M < nc) {
+        ctx.run('gemmPackSpan', [packedB.offset, g.b, g.bRow, g.bCol, packedA.offset, g.a, g.aRow, g.aCol, g.dbias, g.M, pc0, span, jc, nc], 0, bUnits + Math.ceil(g.M / tileRows), 1);
+        ctx.run('gemmCols', [g.c, packedA.offset, packedB.offset, g.bias, g.M, g.N, pc0, span, jc, nc, acc], 0, panels, GRAIN_PANELS, ctx.threadScratch);
+      } else {
+        ctx.run('gemmPackB', [packedB.offset, g.b, g.bRow, g.bCol, pc0, span, jc, nc], 0, bUnits, 1);
+        ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB.offset, g.bias, g.dbias, g.N, pc0, span, jc, nc, acc], 0, g.M, GRAIN_ROWS, ctx.threadScratch);
+      }
+    }
+  }
+}
