@@ -1,8 +1,10 @@
 // Public API for Node scripts: train from a config, or drive the engine and model directly.
 export { train, prepareData, modelConfigFor, checkMemoryPlan, describePlan, TrainingError, THROUGHPUT_WARMUP_STEPS } from './train/trainer.ts';
 export type { TrainHooks, TrainResult, PreparedData } from './train/trainer.ts';
-export { defaultTrainConfig, validateTrainConfig, ConfigError } from './train/config.ts';
-export type { TrainConfig } from './train/config.ts';
+export { defaultTrainConfig, resolveTrainConfig, validateTrainConfig, ConfigError, OPTIONS } from './train/config.ts';
+export type { TrainConfig, OptionSpec } from './train/config.ts';
+export { trainStep, snapshot, restore } from './train/state.ts';
+export type { TrainState, StepResult, TrainSnapshot } from './train/state.ts';
 export { learningRate } from './train/schedule.ts';
 export { AdamW } from './train/optimizer.ts';
 export { generate, sampleLogits } from './train/sample.ts';

@@ -1,6 +1,6 @@
 // Splitting a token stream into train and val, and drawing random training batches from it.
 import { DataError, type Document } from './corpus.ts';
-import { Rng } from '../engine/random.ts';
+import { Rng, type RngState } from '../engine/random.ts';
 import { CharTokenizer, type Tokenizer } from './tokenizer.ts';
 import type { TokenArray } from './ids.ts';
 
@@ -154,6 +154,15 @@ export class BatchSampler {
     this.blockSize = blockSize;
     this.rng = new Rng(seed);
     this.startCount = tokens.length - blockSize;
+  }
+
+  /** Where the sampler is in its sequence of batches (its RNG), to continue it exactly. */
+  getState(): RngState {
+    return this.rng.getState();
+  }
+
+  setState(s: RngState): void {
+    this.rng.setState(s);
   }
 
   /** Fills x and y, both [B, T] row-major: x[b*T + t] = tokens[s_b + t], y[b*T + t] = tokens[s_b + t + 1]. */

@@ -32,6 +32,27 @@ export class MemoryPlan {
     return tensorAt(offset, shape, dtype);
   }
 
+  // Groups of tensors never live at the same time (each layer's backward scratch): each
+  // group is laid out from the same start, and the largest is reserved.
+  overlay<D extends DType>(category: MemoryCategory, groups: Record<string, readonly number[]>[], dtype: D): Record<string, Tensor<D>>[] {
+    const start = this.top;
+    let end = start;
+    const laid = groups.map((g) => {
+      this.top = start;
+      const tensors: Record<string, Tensor<D>> = {};
+      for (const [name, shape] of Object.entries(g)) {
+        const offset = this.top;
+        this.top = alignUp(offset + bytesOf(dtype, elementCount(shape)), ARENA_ALIGN);
+        tensors[name] = tensorAt(offset, shape, dtype);
+      }
+      end = Math.max(end, this.top);
+      return tensors;
+    });
+    this.top = end;
+    this.bytes[category] += end - start;
+    return laid;
+  }
+
   get end(): number {
     return this.top;
   }

@@ -4,6 +4,12 @@
 
 const TWO_POW_32 = 0x1_0000_0000;
 
+// Everything an Rng will draw next depends on: save it to continue a sequence exactly.
+export interface RngState {
+  state: number;
+  spareNormal: number | null;
+}
+
 export class Rng {
   private state: number;
   /** Second Box-Muller value, kept for the next normal() call. */
@@ -13,6 +19,15 @@ export class Rng {
   constructor(seed: number) {
     if (!Number.isInteger(seed)) throw new RangeError(`Rng seed must be an integer, got ${seed}`);
     this.state = seed >>> 0;
+  }
+
+  getState(): RngState {
+    return { state: this.state, spareNormal: this.spareNormal };
+  }
+
+  setState(s: RngState): void {
+    this.state = s.state >>> 0;
+    this.spareNormal = s.spareNormal;
   }
 
   /** Uniform integer in [0, 2^32). */

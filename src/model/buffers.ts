@@ -1,27 +1,21 @@
 // Every tensor a GPT needs, for a capacity of B sequences of up to blockSize tokens
-// (R = B * blockSize rows), laid out by one plan: parameters, gradients, AdamW state,
-// activations and the ops' scratch. The printed plan and the allocation come from
-// the same call, so they cannot disagree.
+// (R = B * blockSize rows), laid out by one plan from the layers' declarations:
+// parameters, gradients, AdamW state, each layer's saved activations, the backward
+// scratch the layers share, the model's own buffers, and the ops' scratch. The printed
+// plan and the allocation come from the same call, so they cannot disagree.
 import type { Engine } from '../engine/engine.ts';
 import type { MemoryPlan } from '../engine/arena.ts';
-import type { Tensor } from '../engine/tensor.ts';
+import { slice, type Tensor } from '../engine/tensor.ts';
 import { planOps, type OpContext } from '../ops/context.ts';
 import { planGradNorm } from '../ops/optimizer.ts';
 import type { GPTConfig } from './config.ts';
 import type { ParameterLayout } from './parameters.ts';
-
-type F32 = Tensor<'f32'>;
-
-export interface LayerBuffers {
-  ln1Out: F32; ln1Mean: F32; ln1Rstd: F32; // [R, C], [R], [R]
-  qkv: F32; // [R, 3C]
-  lse: F32; // [B, H, T] log-sum-exp of each attention row (backward recomputes the probabilities)
-  attOut: F32; // [R, C] attention output before c_proj
-  resid2: F32; // [R, C] residual stream after the attention branch
-  ln2Out: F32; ln2Mean: F32; ln2Rstd: F32; // [R, C], [R], [R]
-  fcPre: F32; // [R, 4C] before GELU
-  fcAct: F32; // [R, 4C] after GELU
-}
+import type { Bound, F32, LayerSpec, Param, ParamDecl } from './layer.ts';
+import { layersOf, type GPTSpec } from './gpt-spec.ts';
+import type { BlockLayers, BlockWork } from './block.ts';
+import type { EmbeddingSpec } from './embedding.ts';
+import type { LayerNormSpec } from './layernorm.ts';
+import type { LMHeadSpec } from './lm-head.ts';
 
 // AdamW's state: moments in the parameters' layout, and the gradient norm's partial sums.
 export interface OptimizerBuffers {
@@ -30,24 +24,24 @@ export interface OptimizerBuffers {
   normPartials: Tensor<'f64'>;
 }
 
+// The layers with their tensors.
+export interface ModelLayers {
+  embedding: Bound<EmbeddingSpec>;
+  blocks: BlockLayers[];
+  lnf: Bound<LayerNormSpec>;
+  lmHead: Bound<LMHeadSpec>;
+}
+
 export interface ModelBuffers {
   params: F32; // [P] every parameter, in the layout's order
   grads: F32; // [P] same layout
   optimizer: OptimizerBuffers | null;
-  residual: F32[]; // nLayer + 1 of [R, C]: the input of each block, then the last output
-  layers: LayerBuffers[];
-  lnfOut: F32; lnfMean: F32; lnfRstd: F32; // [R, C], [R], [R]
-  logits: F32; // [R, V]; overwritten by dlogits in backward
-  losses: F32; // [R]
+  layers: ModelLayers;
   ids: Tensor<'i32'>; // [R]
   targets: Tensor<'i32'>; // [R]
-  branch: F32; // [R, C] a residual branch's output before it is added
-  // activation gradients, reused by every layer
-  dResidual: F32; // [R, C]
-  dBranch: F32; // [R, C]
-  dNorm: F32; // [R, C]
-  dAttOut: F32; // [R, C]
-  dWide: F32; // [R, 4C]; also holds dqkv [R, 3C]
+  out: F32; // [R, C] the last block's output (ln_f's input)
+  work: BlockWork; // [R, C] each: passed between layers
+  dres: F32; // [R, C] the gradient of the residual stream
   ops: OpContext; // the ops' scratch
 }
 
@@ -56,7 +50,7 @@ export interface PlanOptions {
 }
 
 export function planModel(
-  plan: MemoryPlan, engine: Engine, c: GPTConfig, layout: ParameterLayout, batchSize: number, options: PlanOptions,
+  plan: MemoryPlan, engine: Engine, c: GPTConfig, spec: GPTSpec, layout: ParameterLayout, batchSize: number, options: PlanOptions,
 ): ModelBuffers {
   const R = batchSize * c.blockSize;
   const C = c.nEmbd;
@@ -69,34 +63,36 @@ export function planModel(
     v: plan.tensor('optimizer', [P], 'f32'),
     normPartials: planGradNorm(plan, P),
   } : null;
-  const residual = [act([R, C])];
-  const layers: LayerBuffers[] = [];
-  for (let l = 0; l < c.nLayer; l++) {
-    layers.push({
-      ln1Out: act([R, C]), ln1Mean: act([R]), ln1Rstd: act([R]),
-      qkv: act([R, 3 * C]),
-      lse: act([batchSize, c.nHead, c.blockSize]),
-      attOut: act([R, C]),
-      resid2: act([R, C]),
-      ln2Out: act([R, C]), ln2Mean: act([R]), ln2Rstd: act([R]),
-      fcPre: act([R, 4 * C]),
-      fcAct: act([R, 4 * C]),
-    });
-    residual.push(act([R, C]));
-  }
+
+  const layers = layersOf(spec);
+  const saved = new Map(layers.map((l) => [l, Object.fromEntries(Object.entries(l.saved).map(([k, shape]) => [k, act([...shape])]))]));
+  const shared = plan.overlay('activations', layers.map((l) => l.scratch), 'f32');
+  const scratch = new Map(layers.map((l, i) => [l, shared[i]]));
+  const param = (d: ParamDecl): Param => {
+    const s = layout.byName.get(d.name);
+    if (!s) throw new Error(`no parameter named ${d.name} in the layout`);
+    return { value: slice(params, s.offset, s.shape), grad: slice(grads, s.offset, s.shape) };
+  };
+  const bind = <L extends LayerSpec>(l: L): Bound<L> => ({
+    spec: l,
+    params: Object.fromEntries(Object.entries(l.params).map(([k, d]) => [k, d ? param(d) : null])),
+    saved: saved.get(l)!,
+    scratch: scratch.get(l)!,
+  }) as Bound<L>;
+
   return {
-    params, grads, optimizer, residual, layers,
-    lnfOut: act([R, C]), lnfMean: act([R]), lnfRstd: act([R]),
-    logits: act([R, c.vocabSize]),
-    losses: act([R]),
+    params, grads, optimizer,
+    layers: {
+      embedding: bind(spec.embedding),
+      blocks: spec.blocks.map((b) => ({ self: bind(b), ln1: bind(b.ln1), attn: bind(b.attn), ln2: bind(b.ln2), mlp: bind(b.mlp) })),
+      lnf: bind(spec.lnf),
+      lmHead: bind(spec.lmHead),
+    },
     ids: plan.tensor('activations', [R], 'i32'),
     targets: plan.tensor('activations', [R], 'i32'),
-    branch: act([R, C]),
-    dResidual: act([R, C]),
-    dBranch: act([R, C]),
-    dNorm: act([R, C]),
-    dAttOut: act([R, C]),
-    dWide: act([R, 4 * C]),
+    out: act([R, C]),
+    work: { branch: act([R, C]), dBranch: act([R, C]), dNorm: act([R, C]) },
+    dres: act([R, C]),
     ops: planOps(plan, engine, { rows: R, channels: C, seqLen: c.blockSize, headSize: C / c.nHead }),
   };
 }

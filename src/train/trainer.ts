@@ -9,9 +9,10 @@ import type { GPTConfig } from '../model/config.ts';
 import { buildDataset, type Dataset } from '../data/pipeline.ts';
 import { BatchSampler, type TokenArray } from '../data/dataset.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
-import { defaultTrainConfig, validateTrainConfig, ConfigError, type TrainConfig } from './config.ts';
+import { resolveTrainConfig, validateTrainConfig, ConfigError, type TrainConfig } from './config.ts';
 import { learningRate } from './schedule.ts';
 import { AdamW } from './optimizer.ts';
+import { trainStep, type TrainState } from './state.ts';
 import { RunLog, median } from './log.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { generate } from './sample.ts';
@@ -78,7 +79,7 @@ export function describePlan(plan: MemoryPlan): string {
 }
 
 export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
-  const config: TrainConfig = { ...defaultTrainConfig, ...options };
+  const config = resolveTrainConfig(options);
   validateTrainConfig(config);
   const print = hooks.print ?? ((line: string) => console.log(line));
   const started = performance.now();
@@ -105,16 +106,17 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
 
     const B = config.batchSize;
     const T = config.blockSize;
-    const x = new Int32Array(B * T);
-    const y = new Int32Array(B * T);
-    const trainBatches = new BatchSampler(split.train, B, T, config.seed);
+    const state: TrainState = {
+      model, optimizer, batches: new BatchSampler(split.train, B, T, config.seed),
+      gradAccum: config.gradAccum, gradClip: config.gradClip, step: 0, x: new Int32Array(B * T), y: new Int32Array(B * T),
+    };
     const evaluate = (tokens: TokenArray, seed: number): number => {
       // the same batches at every evaluation, so evaluations compare like with like
       const batches = new BatchSampler(tokens, B, T, seed);
       let sum = 0;
       for (let i = 0; i < config.evalIters; i++) {
-        batches.next(x, y);
-        sum += model.forward(x, y, B, T, { train: false });
+        batches.next(state.x, state.y);
+        sum += model.forward(state.x, state.y, B, T, { train: false });
       }
       return sum / config.evalIters;
     };
@@ -122,8 +124,8 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     const evals: TrainResult['evals'] = [];
     const stepMs: number[] = [];
     let interrupted = false;
-    let step = 0;
-    for (; ; step++) {
+    for (;;) {
+      const step = state.step;
       if (step % config.evalInterval === 0 || step === config.maxIters) {
         const trainLoss = evaluate(split.train, config.seed + 1);
         const valLoss = evaluate(split.val, config.seed + 2);
@@ -136,37 +138,24 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
 
       const lr = learningRate(step, config);
       const t0 = performance.now();
-      model.zeroGrad();
-      let loss = 0;
-      for (let micro = 0; micro < config.gradAccum; micro++) {
-        trainBatches.next(x, y);
-        loss += model.forward(x, y, B, T, { train: true }) / config.gradAccum;
-        model.backward(1 / config.gradAccum);
-      }
-      if (!Number.isFinite(loss)) {
-        throw new TrainingError(`loss is ${loss} at step ${step}: training diverged (lower --lr, or raise --warmup-iters)`);
-      }
-      const norm = optimizer.gradNorm();
-      if (!Number.isFinite(norm)) {
-        throw new TrainingError(`gradient norm is ${norm} at step ${step}: training diverged (lower --lr, or set --grad-clip)`);
-      }
-      const clipScale = config.gradClip > 0 && norm > config.gradClip ? config.gradClip / norm : 1;
-      optimizer.step(lr, clipScale);
+      const { loss, gradNorm, skipped } = trainStep(state, lr);
       const ms = performance.now() - t0;
+      if (!Number.isFinite(loss)) throw new TrainingError(`loss is ${loss} at step ${step}: training diverged (lower --lr, or raise --warmup-iters)`);
+      if (skipped) throw new TrainingError(`gradient norm is ${gradNorm} at step ${step}: training diverged (lower --lr, or set --grad-clip)`);
       stepMs.push(ms);
 
       const tokPerS = (B * T * config.gradAccum * 1000) / ms;
-      log.write({ type: 'step', step, loss, lr, tok_per_s: tokPerS, ms, grad_norm: norm });
+      log.write({ type: 'step', step, loss, lr, tok_per_s: tokPerS, ms, grad_norm: gradNorm });
       if (step % 10 === 0 || step === config.maxIters - 1) {
-        print(`step ${step} | loss ${loss.toFixed(4)} | lr ${lr.toExponential(2)} | norm ${norm.toFixed(3)} | ${ms.toFixed(1)} ms | ${Math.round(tokPerS)} tok/s`);
+        print(`step ${step} | loss ${loss.toFixed(4)} | lr ${lr.toExponential(2)} | norm ${gradNorm.toFixed(3)} | ${ms.toFixed(1)} ms | ${Math.round(tokPerS)} tok/s`);
       }
       await new Promise((resolve) => setImmediate(resolve)); // lets Ctrl-C through
       if (hooks.signal?.aborted) {
         interrupted = true;
-        step++;
         break;
       }
     }
+    const step = state.step;
 
     const checkpoint = saveCheckpoint(config.outDir, {
       meta: {

@@ -1,0 +1,16 @@
+// A Linear map inside a layer (c_attn, c_proj, c_fc, the LM head): y = x W^T + b,
+// W [out, in] as PyTorch's nn.Linear.
+import type { OpContext } from '../ops/context.ts';
+import { matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../ops/matmul.ts';
+import type { F32, Param } from './layer.ts';
+
+// out [R, out] = x [R, in] W^T + b
+export function linearForward(ops: OpContext, w: Param, b: Param | null, out: F32, x: F32): void {
+  matmulForward(ops, { out, inp: x, weight: w.value, bias: b?.value ?? null });
+}
+
+// dW += dout^T x, db += the sum of dout's rows; then dx = dout W (overwritten)
+export function linearBackward(ops: OpContext, w: Param, b: Param | null, dx: F32, dout: F32, x: F32): void {
+  matmulBackwardWeights(ops, { dweight: w.grad, dbias: b?.grad ?? null, dout, inp: x });
+  matmulBackwardInput(ops, { dinp: dx, dout, weight: w.value, accumulate: false });
+}

@@ -1,0 +1,83 @@
+// The whole state of a training run, and one optimizer step over it. trainStep is the
+// unit the trainer's loop repeats; a snapshot of the state taken between steps and
+// restored later continues the run bit for bit.
+import type { GPT, DropoutState } from '../model/gpt.ts';
+import type { RngState } from '../engine/random.ts';
+import type { BatchSampler } from '../data/dataset.ts';
+import type { AdamW } from './optimizer.ts';
+
+export interface TrainState {
+  readonly model: GPT; // weights, gradients, dropout seed and pass counter
+  readonly optimizer: AdamW; // moments and step count
+  readonly batches: BatchSampler; // the training batches, in order
+  readonly gradAccum: number; // micro-batches per step
+  readonly gradClip: number; // global-norm clip (0 = off)
+  step: number; // optimizer steps taken: the learning-rate schedule's position
+  readonly x: Int32Array; // [B, T] batch buffers
+  readonly y: Int32Array;
+}
+
+export interface StepResult {
+  loss: number; // mean over the step's micro-batches
+  gradNorm: number; // before clipping
+  // the weights were left as they were: the loss or the gradient norm was not finite
+  skipped: boolean;
+}
+
+// One optimizer step at learning rate lr: gradAccum micro-batches (forward, backward),
+// the global gradient norm, clipping, AdamW.
+export function trainStep(state: TrainState, lr: number): StepResult {
+  const { model, optimizer, batches, gradAccum, x, y } = state;
+  const { batchSize: B, blockSize: T } = batches;
+  model.zeroGrad();
+  let loss = 0;
+  for (let micro = 0; micro < gradAccum; micro++) {
+    batches.next(x, y);
+    loss += model.forward(x, y, B, T, { train: true }) / gradAccum;
+    model.backward(1 / gradAccum);
+  }
+  const gradNorm = optimizer.gradNorm();
+  state.step += 1;
+  if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) return { loss, gradNorm, skipped: true };
+  const clip = state.gradClip > 0 && gradNorm > state.gradClip ? state.gradClip / gradNorm : 1;
+  optimizer.step(lr, clip);
+  return { loss, gradNorm, skipped: false };
+}
+
+// A copy of everything a run continues from (gradients are not part of it: every step
+// starts by zeroing them).
+export interface TrainSnapshot {
+  step: number;
+  params: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  adamSteps: number;
+  batches: RngState;
+  dropout: DropoutState;
+}
+
+export function snapshot(state: TrainState): TrainSnapshot {
+  const { m, v } = state.optimizer.moments();
+  return {
+    step: state.step,
+    params: state.model.params().slice(),
+    m: m.slice(),
+    v: v.slice(),
+    adamSteps: state.optimizer.t,
+    batches: state.batches.getState(),
+    dropout: state.model.dropout,
+  };
+}
+
+export function restore(state: TrainState, s: TrainSnapshot): void {
+  const params = state.model.params();
+  if (s.params.length !== params.length) throw new Error(`snapshot has ${s.params.length} parameters, the model ${params.length}`);
+  params.set(s.params);
+  const { m, v } = state.optimizer.moments();
+  m.set(s.m);
+  v.set(s.v);
+  state.optimizer.t = s.adamSteps;
+  state.batches.setState(s.batches);
+  state.model.dropout = s.dropout;
+  state.step = s.step;
+}
