@@ -3,11 +3,9 @@
 // two cores). The options come from the table in src/train/config.ts.
 import yargs, { type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { train, TrainingError } from './src/train/trainer.ts';
-import { OPTIONS, OPTION_KEYS, ConfigError, type OptionSpec, type TrainConfig } from './src/train/config.ts';
-import { DataError } from './src/data/corpus.ts';
-import { CheckpointError } from './src/train/checkpoint.ts';
-import { WorkerError } from './src/engine/pool.ts';
+import { train } from './src/train/trainer.ts';
+import { OPTIONS, OPTION_KEYS, type OptionSpec, type TrainConfig } from './src/train/config.ts';
+import { isUserError } from './src/train/errors.ts';
 
 // yargs options from the option table (src/train/config.ts): flag, type, default, help.
 function cliOptions(): Record<string, Options> {
@@ -64,7 +62,7 @@ try {
 } catch (e) {
   // a user's mistake (or a failure they can act on) gets one line; anything else is a
   // bug of ours and keeps its stack trace
-  if (e instanceof ConfigError || e instanceof DataError || e instanceof TrainingError || e instanceof CheckpointError || e instanceof WorkerError) {
+  if (isUserError(e)) {
     console.error(`error: ${e.message}`);
     process.exitCode = 1;
   } else {

@@ -9,6 +9,7 @@ import { Engine } from '../src/engine/engine.ts';
 import { GPT } from '../src/model/gpt.ts';
 import type { GPTConfig } from '../src/model/config.ts';
 import { dropoutMask } from '../src/ops/random.ts';
+import { dropoutMasks } from '../src/model/dropout.ts';
 import { withTestingKernels, type AllKernels } from './testing-kernels.ts';
 import * as ref from './reference.ts';
 import { BUILDS, Scope, expectBitwiseEqual, expectClose, firstBitDifference, maxAbs, relativeError } from './harness.ts';
@@ -269,16 +270,9 @@ function paramsToF64(model: GPT): Map<string, Float64Array> {
   return new Map(model.layout.specs.map((s) => [s.name, Float64Array.from(model.param(s.name))]));
 }
 
-/** The masks GPT.forward uses on its `step`-th training pass after init(seed) (src/model/gpt.ts masksForPass). */
-function passMasks(p: number, seed: number, step: number, nLayer: number): ref.RefMasks {
-  const site = (i: number) => dropoutMask(p, seed, step, i);
-  const layers = Array.from({ length: nLayer }, (_, l) => l);
-  return {
-    embedding: site(0),
-    attention: layers.map((l) => site(1 + 3 * l)),
-    attnResidual: layers.map((l) => site(2 + 3 * l)),
-    mlpResidual: layers.map((l) => site(3 + 3 * l)),
-  };
+/** The masks GPT.forward uses on its `pass`-th training pass after init(seed): the model's own keying. */
+function passMasks(model: GPT, p: number, seed: number, pass: number): ref.RefMasks {
+  return dropoutMasks(model.dropoutSites, p, seed, pass);
 }
 
 /** Compares every parameter's wasm gradient with finite differences of the f64 reference loss. */
@@ -357,7 +351,7 @@ describe.each(BUILDS)('%s GPT gradients vs finite differences of the f64 referen
     model.zeroGrad();
     const loss = model.forward(ids, targets, B, T, { train: true }); // first training pass: step 0
     model.backward();
-    checkModelGradients(model, ids, targets, loss, passMasks(p, seed, 0, TINY.nLayer));
+    checkModelGradients(model, ids, targets, loss, passMasks(model, p, seed, 0));
   });
 
   it('forward logits match the reference (batch below capacity, T below blockSize)', () => {

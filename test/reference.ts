@@ -5,6 +5,8 @@
 // Layouts follow the kernels (assembly/*.ts): row-major; a Linear weight is
 // [out, in] (PyTorch); qkv rows are q | k | v, head h using channels [h*hs, (h+1)*hs).
 import { Rng } from '../src/engine/random.ts';
+import { gptSpec } from '../src/model/gpt-spec.ts';
+import type { ParamDecl } from '../src/model/layer.ts';
 
 export type Vec = Float64Array;
 export type NumArray = ArrayLike<number>;
@@ -156,7 +158,7 @@ export function keepElement(key: number, i: number, threshold: number): boolean 
   return mix32((mix32((i ^ key) >>> 0) + (key >>> 0)) >>> 0) >= threshold >>> 0;
 }
 
-/** A dropout site: threshold 0 means none (the shape of src/model/context.ts DropoutMask). */
+/** A dropout site's mask: threshold 0 means none (the shape of src/ops/random.ts DropoutMask). */
 export interface RefMask {
   key: number;
   threshold: number;
@@ -331,16 +333,11 @@ export interface RefGPTConfig {
   bias: boolean;
 }
 
-/** Parameters by Hugging Face GPT-2 name (src/model/parameters.ts), flat row-major. */
+/** Parameters by Hugging Face GPT-2 name, flat row-major. */
 export type RefParams = Map<string, Float64Array> | Record<string, Float64Array>;
 
-/** One forward pass's dropout masks, by site (src/model/gpt.ts PassMasks). */
-export interface RefMasks {
-  embedding: RefMask;
-  attention: RefMask[];
-  attnResidual: RefMask[];
-  mlpResidual: RefMask[];
-}
+/** One forward pass's dropout masks, by site name (src/model/dropout.ts dropoutMasks). */
+export type RefMasks = ReadonlyMap<string, RefMask>;
 
 function getParam(params: RefParams, name: string): Float64Array {
   const v = params instanceof Map ? params.get(name) : params[name];
@@ -348,12 +345,9 @@ function getParam(params: RefParams, name: string): Float64Array {
   return v;
 }
 
-function optParam(params: RefParams, name: string, bias: boolean): Float64Array | null {
-  return bias ? getParam(params, name) : null;
-}
-
 /**
- * GPT-2 forward: embedding, nLayer pre-LN blocks
+ * GPT-2 forward over the model's own layer declarations (src/model/gpt-spec.ts): their
+ * parameter names and dropout sites. Embedding, nLayer pre-LN blocks
  *   x = x + dropout(attn.c_proj(attention(attn.c_attn(ln_1(x)))))
  *   x = x + dropout(mlp.c_proj(gelu(mlp.c_fc(ln_2(x)))))
  * then ln_f and the LM head tied to wte. Returns the logits and the mean cross-entropy
@@ -362,27 +356,29 @@ function optParam(params: RefParams, name: string, bias: boolean): Float64Array 
 export function gptForward(
   params: RefParams, config: RefGPTConfig, ids: NumArray, targets: NumArray | null, B: number, T: number, masks?: RefMasks,
 ): { logits: Vec; loss: number } {
+  const spec = gptSpec(config, B);
   const C = config.nEmbd;
   const V = config.vocabSize;
   const rows = B * T;
-  const P = (name: string) => getParam(params, name);
-  const Pb = (name: string) => optParam(params, name, config.bias);
-  let x = embeddingForward(ids, P('wte'), P('wpe'), rows, T, C);
-  if (masks) x = dropoutForward(x, masks.embedding);
-  for (let l = 0; l < config.nLayer; l++) {
-    const p = `h.${l}.`;
-    const h1 = layernormForward(x, P(p + 'ln_1.weight'), Pb(p + 'ln_1.bias'), rows, C).out;
-    const qkv = matmulForward(h1, P(p + 'attn.c_attn.weight'), Pb(p + 'attn.c_attn.bias'), rows, C, 3 * C);
-    const a = attentionForward(qkv, B, T, C, config.nHead, masks?.attention[l]).out;
-    const proj = matmulForward(a, P(p + 'attn.c_proj.weight'), Pb(p + 'attn.c_proj.bias'), rows, C, C);
-    x = add(x, dropoutForward(proj, masks?.attnResidual[l]));
-    const h2 = layernormForward(x, P(p + 'ln_2.weight'), Pb(p + 'ln_2.bias'), rows, C).out;
-    const fc = matmulForward(h2, P(p + 'mlp.c_fc.weight'), Pb(p + 'mlp.c_fc.bias'), rows, C, 4 * C);
-    const mlp = matmulForward(geluForward(fc), P(p + 'mlp.c_proj.weight'), Pb(p + 'mlp.c_proj.bias'), rows, 4 * C, C);
-    x = add(x, dropoutForward(mlp, masks?.mlpResidual[l]));
+  const P = (d: ParamDecl) => getParam(params, d.name);
+  const Pb = (d: ParamDecl | null) => (d ? P(d) : null);
+  const M = (site: string) => masks?.get(site);
+  const e = spec.embedding;
+  let x = dropoutForward(embeddingForward(ids, P(e.params.wte), P(e.params.wpe), rows, T, C), M(e.dropout.out));
+  for (const b of spec.blocks) {
+    const { ln1, attn, ln2, mlp } = b;
+    const h1 = layernormForward(x, P(ln1.params.weight), Pb(ln1.params.bias), rows, C).out;
+    const qkv = matmulForward(h1, P(attn.params.qkvWeight), Pb(attn.params.qkvBias), rows, C, 3 * C);
+    const a = attentionForward(qkv, B, T, C, config.nHead, M(attn.dropout.probs)).out;
+    const proj = matmulForward(a, P(attn.params.projWeight), Pb(attn.params.projBias), rows, C, C);
+    x = add(x, dropoutForward(proj, M(attn.dropout.residual)));
+    const h2 = layernormForward(x, P(ln2.params.weight), Pb(ln2.params.bias), rows, C).out;
+    const fc = matmulForward(h2, P(mlp.params.fcWeight), Pb(mlp.params.fcBias), rows, C, 4 * C);
+    const out = matmulForward(geluForward(fc), P(mlp.params.projWeight), Pb(mlp.params.projBias), rows, 4 * C, C);
+    x = add(x, dropoutForward(out, M(mlp.dropout.residual)));
   }
-  const hf = layernormForward(x, P('ln_f.weight'), Pb('ln_f.bias'), rows, C).out;
-  const logits = matmulForward(hf, P('wte'), null, rows, C, V);
+  const hf = layernormForward(x, P(spec.lnf.params.weight), Pb(spec.lnf.params.bias), rows, C).out;
+  const logits = matmulForward(hf, getParam(params, spec.lmHead.tiedTo), null, rows, C, V);
   const loss = targets ? crossEntropyMean(logits, targets, rows, V) : NaN;
   return { logits, loss };
 }

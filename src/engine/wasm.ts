@@ -44,6 +44,13 @@ function enableRelaxedSimd(): void {
   relaxedFlagSet = true;
 }
 
+// Whether this runtime accepts a build (relaxed SIMD: Node 20 with the V8 flag, 22+).
+export function buildSupported(build: KernelBuild): boolean {
+  if (build === 'relaxed') enableRelaxedSimd();
+  ensureBuilt(build, 'kernels');
+  return WebAssembly.validate(new Uint8Array(readFileSync(wasmPath(build))) as Uint8Array<ArrayBuffer>);
+}
+
 const compiled = new Map<string, WebAssembly.Module>();
 
 // Compiles a build once per process. 'auto' picks relaxed when this runtime accepts it.

@@ -16,8 +16,8 @@ export interface GPTSpec {
   lmHead: LMHeadSpec;
 }
 
-// For B sequences of up to blockSize tokens.
-export function gptSpec(c: GPTConfig, B: number): GPTSpec {
+// For B sequences of up to blockSize tokens (dropout's rate plays no part in the shapes).
+export function gptSpec(c: Omit<GPTConfig, 'dropout'>, B: number): GPTSpec {
   const T = c.blockSize;
   return {
     embedding: embeddingSpec(c.vocabSize, T, c.nEmbd),

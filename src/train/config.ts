@@ -6,6 +6,7 @@
 // hence 120 steps.
 import { availableParallelism } from 'node:os';
 import type { KernelBuild } from '../engine/wasm.ts';
+import { MAX_THREADS } from '../engine/protocol.ts';
 import { TOKENIZER_KINDS, type TokenizerKind } from '../data/tokenizer.ts';
 import { CLEAN_MODES, type CleanMode } from '../data/clean.ts';
 
@@ -165,7 +166,8 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
   },
   threads: {
     flag: 'threads', group: 'Evaluation and output', type: 'number', default: availableParallelism(),
-    describe: 'threads: the main thread + (threads - 1) workers (default: os.availableParallelism())', check: positiveInt,
+    describe: 'threads: the main thread + (threads - 1) workers (default: os.availableParallelism())',
+    check: (v) => positiveInt(v) ?? (v <= MAX_THREADS ? null : `at most ${MAX_THREADS}`),
   },
 };
 

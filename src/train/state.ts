@@ -3,7 +3,7 @@
 // restored later continues the run bit for bit.
 import type { GPT, DropoutState } from '../model/gpt.ts';
 import type { RngState } from '../engine/random.ts';
-import type { BatchSampler } from '../data/dataset.ts';
+import { BatchSampler, type TokenArray } from '../data/dataset.ts';
 import type { AdamW } from './optimizer.ts';
 
 export interface TrainState {
@@ -15,6 +15,24 @@ export interface TrainState {
   step: number; // optimizer steps taken: the learning-rate schedule's position
   readonly x: Int32Array; // [B, T] batch buffers
   readonly y: Int32Array;
+}
+
+export interface TrainStateOptions {
+  tokens: TokenArray; // the training split
+  batchSize: number;
+  blockSize: number;
+  gradAccum: number;
+  gradClip: number;
+  seed: number; // of the batch sampler
+}
+
+// A run at step 0: batches drawn from tokens with their own seeded sampler.
+export function newTrainState(model: GPT, optimizer: AdamW, o: TrainStateOptions): TrainState {
+  const n = o.batchSize * o.blockSize;
+  return {
+    model, optimizer, batches: new BatchSampler(o.tokens, o.batchSize, o.blockSize, o.seed),
+    gradAccum: o.gradAccum, gradClip: o.gradClip, step: 0, x: new Int32Array(n), y: new Int32Array(n),
+  };
 }
 
 export interface StepResult {

@@ -2,6 +2,7 @@
 // AdamW) x maxIters with periodic evaluation -> checkpoint -> sample.
 import { createHash } from 'node:crypto';
 import { Engine } from '../engine/engine.ts';
+import { buildSupported } from '../engine/wasm.ts';
 import { formatBytes, WASM32_LIMIT, type MemoryPlan } from '../engine/arena.ts';
 import { Rng } from '../engine/random.ts';
 import { GPT } from '../model/gpt.ts';
@@ -12,7 +13,7 @@ import type { Tokenizer } from '../data/tokenizer.ts';
 import { resolveTrainConfig, validateTrainConfig, ConfigError, type TrainConfig } from './config.ts';
 import { learningRate } from './schedule.ts';
 import { AdamW } from './optimizer.ts';
-import { trainStep, type TrainState } from './state.ts';
+import { newTrainState, trainStep } from './state.ts';
 import { RunLog, median } from './log.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { generate } from './sample.ts';
@@ -93,6 +94,9 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     log.write(data.record);
 
     // model and optimizer
+    if (config.kernels === 'relaxed' && !buildSupported('relaxed')) {
+      throw new ConfigError(`--kernels relaxed: this runtime (Node ${process.version}) has no relaxed SIMD; use --kernels auto or simd`);
+    }
     const engine = await Engine.create({ kernels: config.kernels, threads: config.threads });
     disposeEngine = () => engine.dispose();
     const modelConfig = modelConfigFor(config, tokenizer.vocabSize);
@@ -106,10 +110,9 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
 
     const B = config.batchSize;
     const T = config.blockSize;
-    const state: TrainState = {
-      model, optimizer, batches: new BatchSampler(split.train, B, T, config.seed),
-      gradAccum: config.gradAccum, gradClip: config.gradClip, step: 0, x: new Int32Array(B * T), y: new Int32Array(B * T),
-    };
+    const state = newTrainState(model, optimizer, {
+      tokens: split.train, batchSize: B, blockSize: T, gradAccum: config.gradAccum, gradClip: config.gradClip, seed: config.seed,
+    });
     const evaluate = (tokens: TokenArray, seed: number): number => {
       // the same batches at every evaluation, so evaluations compare like with like
       const batches = new BatchSampler(tokens, B, T, seed);
