@@ -1,19 +1,20 @@
 // Public API for Node scripts: train from a config, or drive the engine and model directly.
-export { train, prepareData, modelConfigFor, checkMemoryPlan, describePlan, TrainingError, THROUGHPUT_WARMUP_STEPS } from './train/trainer.ts';
+export { train, prepareData, modelConfigFor, checkMemoryPlan, TrainingError, THROUGHPUT_WARMUP_STEPS } from './train/trainer.ts';
 export type { TrainHooks, TrainResult, PreparedData } from './train/trainer.ts';
 export { defaultTrainConfig, resolveTrainConfig, validateTrainConfig, ConfigError, OPTIONS } from './train/config.ts';
 export type { TrainConfig, OptionSpec } from './train/config.ts';
-export { trainStep, snapshot, restore } from './train/state.ts';
+export { newTrainState, trainStep, snapshot, restore } from './train/state.ts';
 export type { TrainState, StepResult, TrainSnapshot } from './train/state.ts';
 export { learningRate } from './train/schedule.ts';
 export { AdamW } from './train/optimizer.ts';
 export { generate, sampleLogits } from './train/sample.ts';
 export { saveCheckpoint, loadCheckpoint, CheckpointError } from './train/checkpoint.ts';
 export { GPT } from './model/gpt.ts';
-export { defaultGPTConfig, validateGPTConfig } from './model/config.ts';
+export { validateGPTConfig } from './model/config.ts';
 export type { GPTConfig } from './model/config.ts';
 export { parameterLayout } from './model/parameters.ts';
-export { planModel } from './model/buffers.ts';
+export { gptSpec } from './model/gpt-spec.ts';
+export type { GPTSpec } from './model/gpt-spec.ts';
 export { Engine } from './engine/engine.ts';
 export { Rng } from './engine/random.ts';
 export { loadCorpus, loadDefaultCorpus, scanSources, DataError } from './data/corpus.ts';

@@ -1,6 +1,7 @@
 // Model configuration, GPT-2 layout: token + learned position embedding,
 // pre-LayerNorm blocks, causal multi-head attention, GELU MLP (4x), final
-// LayerNorm, LM head tied to the token embedding.
+// LayerNorm, LM head tied to the token embedding. Defaults are the trainer's
+// (src/train/config.ts).
 
 export interface GPTConfig {
   vocabSize: number; // set from the tokenizer
@@ -11,15 +12,6 @@ export interface GPTConfig {
   dropout: number; // on embeddings, attention probabilities and both residual branches
   bias: boolean; // biases in Linear and LayerNorm layers
 }
-
-export const defaultGPTConfig: Omit<GPTConfig, 'vocabSize'> = {
-  blockSize: 64,
-  nLayer: 4,
-  nHead: 4,
-  nEmbd: 128,
-  dropout: 0.0,
-  bias: true,
-};
 
 export function validateGPTConfig(c: GPTConfig): void {
   const positive: (keyof GPTConfig)[] = ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'];

@@ -75,10 +75,6 @@ export function paramsHash(params: Float32Array): string {
   return createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
 }
 
-export function describePlan(plan: MemoryPlan): string {
-  return plan.describe();
-}
-
 export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
   const config = resolveTrainConfig(options);
   validateTrainConfig(config);
@@ -106,7 +102,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     const optimizer = new AdamW(model, { beta1: config.beta1, beta2: config.beta2, eps: 1e-8, weightDecay: config.weightDecay });
     print(`model: ${config.nLayer} layers, ${config.nHead} heads, n_embd ${config.nEmbd}, block ${config.blockSize}, ` +
       `${(model.numParams / 1e6).toFixed(2)}M parameters; kernels: ${engine.build}; threads: ${engine.threads}`);
-    print(describePlan(plan));
+    print(plan.describe());
 
     const B = config.batchSize;
     const T = config.blockSize;
