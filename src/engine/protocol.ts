@@ -3,6 +3,7 @@
 // SEQ and notifies; every thread claims chunks of the range (NEXT + i: thread i's
 // segment) until none are left, then increments DONE. Spin first, then wait: waking a
 // sleeping thread costs tens of microseconds, more than a small kernel.
+import { bytesOf } from './tensor.ts';
 
 export const CTRL = {
   SEQ: 0, // dispatch sequence number
@@ -26,10 +27,10 @@ export const CTRL_INTS = CTRL.NEXT + MAX_THREADS;
 export const MAX_ARGS = 24;
 export const MSG_BYTES = 2048;
 
-const ARGS_OFFSET = CTRL_INTS * 4; // 8-aligned
-const SCRATCH_OFFSET = ARGS_OFFSET + MAX_ARGS * 8;
-const BUSY_OFFSET = SCRATCH_OFFSET + 2 * 8;
-const MSG_OFFSET = BUSY_OFFSET + MAX_THREADS * 8;
+const ARGS_OFFSET = bytesOf('i32', CTRL_INTS); // 8-aligned
+const SCRATCH_OFFSET = ARGS_OFFSET + bytesOf('f64', MAX_ARGS);
+const BUSY_OFFSET = SCRATCH_OFFSET + bytesOf('f64', 2);
+const MSG_OFFSET = BUSY_OFFSET + bytesOf('f64', MAX_THREADS);
 export const BLOCK_BYTES = MSG_OFFSET + MSG_BYTES;
 
 // How long a thread waiting for work (a worker) or for the workers (the main thread)
