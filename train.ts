@@ -1,5 +1,5 @@
 // Command-line entry: `npx tsx train.ts [options]` trains a GPT (defaults: the
-// bundled State of the Union corpus, GPT-2 tokens, a 4-layer model, 1-2.5 minutes on
+// bundled State of the Union corpus, GPT-2 tokens, a 4-layer model, about a minute on
 // two cores). The options come from the table in src/train/config.ts.
 import yargs, { type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';

@@ -2,7 +2,7 @@
 // drives the defaults, validation, the CLI (train.ts: flags, --help) and the library's
 // train(options). The defaults train a small GPT with the GPT-2 tokenizer (vocabulary
 // compacted to the ids the corpus uses) on the bundled State of the Union corpus in
-// 1-2.5 minutes on two cores: a 25k-entry LM head makes a step ~4x a char-level step,
+// about a minute on two cores: a 25k-entry LM head makes a step ~4x a char-level step,
 // hence 120 steps.
 import { availableParallelism } from 'node:os';
 import type { KernelBuild } from '../engine/wasm.ts';
