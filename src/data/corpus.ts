@@ -153,6 +153,11 @@ function defaultCorpusFiles(): FoundFile[] {
     .sort((a, b) => byCodeUnits(a.path, b.path));
 }
 
+/** The absolute paths of the files `paths` name (or the default corpus's), without reading them. */
+export function sourcePaths(paths: string[]): string[] {
+  return (paths.length === 0 ? defaultCorpusFiles() : findFiles(paths, [])).map((f) => f.path);
+}
+
 /** Files named by `paths`, de-duplicated (by real path) and sorted by absolute path. */
 function findFiles(paths: string[], exclude: string[]): FoundFile[] {
   const found = new Map<string, FoundFile>(); // real path -> file

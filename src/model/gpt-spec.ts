@@ -36,3 +36,13 @@ export function layersOf(s: GPTSpec): LayerSpec[] {
 export function dropoutSites(s: GPTSpec): string[] {
   return layersOf(s).flatMap((l) => Object.values(l.dropout));
 }
+
+// Bytes a training run of this shape needs at the least (parameters, gradients and AdamW
+// moments of the weight matrices, and the activations each block saves), by arithmetic
+// alone: a size that cannot fit in wasm32's 4 GiB is refused before any layer is built.
+export function minimumTrainingBytes(c: Omit<GPTConfig, 'dropout'>, B: number): number {
+  const C = c.nEmbd;
+  const weights = c.vocabSize * C + c.blockSize * C + c.nLayer * 12 * C * C;
+  const saved = c.nLayer * B * c.blockSize * 16 * C; // x, ln_1, qkv, attention out, resid2, ln_2, MLP pre and post
+  return 4 * (4 * weights + saved);
+}

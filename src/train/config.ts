@@ -43,6 +43,7 @@ export interface TrainConfig {
   seed: number;
   outDir: string;
   logFile: string | null;
+  overwrite: boolean; // --log-file may replace a file that is not a log of this tool
   sampleTokens: number;
   temperature: number;
   topK: number;
@@ -152,7 +153,15 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
     check: (v) => (Number.isInteger(v) ? null : 'an integer'),
   },
   outDir: { flag: 'out-dir', group: 'Evaluation and output', type: 'string', default: 'out', describe: 'checkpoint directory' },
-  logFile: { flag: 'log-file', group: 'Evaluation and output', type: 'string', default: null, describe: 'write JSON lines (step, eval, done records) here' },
+  logFile: {
+    flag: 'log-file', group: 'Evaluation and output', type: 'string', default: null,
+    describe: 'write JSON lines (step, eval, done records) here (an existing file must be a log of this tool, or see --overwrite)',
+  },
+  overwrite: {
+    flag: 'overwrite', group: 'Evaluation and output', type: 'boolean', default: false,
+    describe: 'let --log-file replace an existing file that is not a log of this tool',
+    check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+  },
   sampleTokens: { flag: 'sample-tokens', group: 'Evaluation and output', type: 'number', default: 100, describe: 'tokens to generate after training (0 = none)', check: nonNegativeInt },
   temperature: {
     flag: 'temperature', group: 'Evaluation and output', type: 'number', default: 0.8, describe: 'sampling temperature',
@@ -199,11 +208,16 @@ export function resolveTrainConfig(options: Partial<TrainConfig>): TrainConfig {
   return config;
 }
 
+// A value as the user would write it (JSON would print Infinity and NaN as null).
+function show(v: unknown): string {
+  return typeof v === 'number' ? String(v) : JSON.stringify(v);
+}
+
 // Throws a ConfigError naming the first invalid option and what it must be.
 export function validateTrainConfig(c: TrainConfig): void {
   for (const key of OPTION_KEYS) {
     const check = OPTIONS[key].check as OptionSpec<unknown>['check'];
     const must = check?.(c[key], c);
-    if (must) throw new ConfigError(`invalid ${cliName(key)} ${JSON.stringify(c[key])}: must be ${must}`);
+    if (must) throw new ConfigError(`invalid ${cliName(key)} ${show(c[key])}: must be ${must}`);
   }
 }

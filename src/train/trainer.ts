@@ -15,6 +15,10 @@ import { learningRate } from './schedule.ts';
 import { AdamW } from './optimizer.ts';
 import { newTrainState, trainStep } from './state.ts';
 import { RunLog, median } from './log.ts';
+import { prepareOutDir, checkLogPath } from './outputs.ts';
+import { sourcePaths, stderrWarn } from '../data/corpus.ts';
+import { minimumTrainingBytes } from '../model/gpt-spec.ts';
+import { availableParallelism } from 'node:os';
 import { saveCheckpoint } from './checkpoint.ts';
 import { generate } from './sample.ts';
 
@@ -80,6 +84,16 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   validateTrainConfig(config);
   const print = hooks.print ?? ((line: string) => console.log(line));
   const started = performance.now();
+  // sizes that cannot fit, and where the run writes, are checked before any data is read
+  const least = minimumTrainingBytes({ ...modelConfigFor(config, 1) }, config.batchSize);
+  if (least > WASM32_LIMIT) {
+    throw new ConfigError(`this model needs at least ${formatBytes(least)}, over the 4 GiB wasm32 limit: use a smaller --n-layer, --n-embd, --block-size or --batch-size`);
+  }
+  if (config.threads > availableParallelism()) {
+    stderrWarn(`warning: --threads ${config.threads} is more than this machine's ${availableParallelism()} cores: expect it to be slower, not faster`);
+  }
+  prepareOutDir(config.outDir);
+  if (config.logFile !== null) checkLogPath(config.logFile, sourcePaths(config.data), config.overwrite);
   const log = new RunLog(config.logFile);
   let disposeEngine = async () => {};
   try {
