@@ -404,7 +404,7 @@ describe('training run', () => {
     expect(records[1]).toMatchObject({ type: 'eval', step: 0 });
     expect(lines[0]).toMatch(/^data: 6 files .* gpt2 tokenizer, vocab \d+ \(compacted from 50257/);
     expect(lines[1]).toMatch(/^split: train \d+ tokens, val \d+ tokens/);
-    const meta = JSON.parse(readFileSync(join(dir, 'out', 'ckpt.json'), 'utf8'));
+    const meta = JSON.parse(readFileSync(join(dir, 'out', 'state.json'), 'utf8'));
     expect(meta.tokenizer.kind).toBe('gpt2');
     expect(meta.tokenizer.vocab).toHaveLength(result.tokenizer.vocabSize);
   });

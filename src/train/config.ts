@@ -40,6 +40,7 @@ export interface TrainConfig {
   // evaluation, sampling, output
   evalInterval: number;
   evalIters: number; // batches per split per evaluation
+  saveInterval: number; // steps between checkpoints (also at the end)
   seed: number;
   outDir: string;
   logFile: string | null;
@@ -148,6 +149,10 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
 
   evalInterval: { flag: 'eval-interval', group: 'Evaluation and output', type: 'number', default: 60, describe: 'steps between evaluations', check: positiveInt },
   evalIters: { flag: 'eval-iters', group: 'Evaluation and output', type: 'number', default: 10, describe: 'batches per split per evaluation', check: positiveInt },
+  saveInterval: {
+    flag: 'save-interval', group: 'Evaluation and output', type: 'number', default: 60, describe: 'steps between checkpoints in --out-dir (one is always written at the end)',
+    derived: { text: '--eval-interval', from: (c) => c.evalInterval }, check: positiveInt,
+  },
   seed: {
     flag: 'seed', group: 'Evaluation and output', type: 'number', default: 1337, describe: 'seed for init, batches, dropout and sampling',
     check: (v) => (Number.isInteger(v) ? null : 'an integer'),

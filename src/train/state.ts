@@ -62,6 +62,12 @@ export function trainStep(state: TrainState, lr: number): StepResult {
   return { loss, gradNorm, skipped: false };
 }
 
+// Whether the step that started at `step` reached the update (a failure after that point
+// may have left the weights half updated).
+export function optimizerTouched(state: TrainState, step: number): boolean {
+  return state.step > step;
+}
+
 // A copy of everything a run continues from (gradients are not part of it: every step
 // starts by zeroing them).
 export interface TrainSnapshot {

@@ -13,13 +13,15 @@ import type { Tokenizer } from '../data/tokenizer.ts';
 import { resolveTrainConfig, validateTrainConfig, ConfigError, type TrainConfig } from './config.ts';
 import { learningRate } from './schedule.ts';
 import { AdamW } from './optimizer.ts';
-import { newTrainState, trainStep } from './state.ts';
+import { newTrainState, trainStep, optimizerTouched, type StepResult } from './state.ts';
 import { RunLog, median } from './log.ts';
 import { prepareOutDir, checkLogPath } from './outputs.ts';
 import { sourcePaths, stderrWarn } from '../data/corpus.ts';
 import { minimumTrainingBytes } from '../model/gpt-spec.ts';
 import { availableParallelism } from 'node:os';
-import { saveCheckpoint } from './checkpoint.ts';
+import { saveCheckpoint, hasCheckpoint, loadCheckpointState, type CheckpointState } from './checkpoint.ts';
+import { WorkerError } from '../engine/pool.ts';
+import { join } from 'node:path';
 import { generate } from './sample.ts';
 
 // Steps left out of the throughput median: wasm tier-up and cache warm-up.
@@ -134,9 +136,26 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       return sum / config.evalIters;
     };
 
+    // checkpoints: every --save-interval steps, at the end, on an interrupt, on a divergence
+    // or worker error (the state before the failed step), and the best validation in best/
+    let lastVal: number | null = null;
+    let bestVal = Infinity;
+    const save = (dir: string, at: Pick<CheckpointState, 'step' | 'batches' | 'dropout'> = {
+      step: state.step, batches: state.batches.getState(), dropout: model.dropout,
+    }): string => saveCheckpoint(dir, model.layout, {
+      state: {
+        ...at, adamSteps: optimizer.t, modelConfig, trainConfig: { ...config }, tokenizer: tokenizer.describe(), kernels: engine.build, valLoss: lastVal,
+      },
+      params: model.params(), ...optimizer.moments(),
+    });
+    if (hasCheckpoint(config.outDir)) {
+      print(`note: ${config.outDir} holds a checkpoint (step ${loadCheckpointState(config.outDir).step}); this run replaces it at its first save`);
+    }
+
     const evals: TrainResult['evals'] = [];
     const stepMs: number[] = [];
     let interrupted = false;
+    let checkpoint = '';
     for (;;) {
       const step = state.step;
       if (step % config.evalInterval === 0 || step === config.maxIters) {
@@ -146,15 +165,36 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
         log.write({ type: 'eval', step, train_loss: trainLoss, val_loss: valLoss });
         print(`step ${step}: train loss ${trainLoss.toFixed(4)}, val loss ${valLoss.toFixed(4)}`);
         if (!Number.isFinite(valLoss)) throw new TrainingError(`validation loss is ${valLoss} at step ${step}: the weights are no longer finite (lower --lr)`);
+        lastVal = valLoss;
+        if (valLoss < bestVal && step > 0) {
+          bestVal = valLoss;
+          save(join(config.outDir, 'best'));
+        }
       }
       if (step === config.maxIters) break;
 
       const lr = learningRate(step, config);
+      const before = { step, batches: state.batches.getState(), dropout: model.dropout };
       const t0 = performance.now();
-      const { loss, gradNorm, skipped } = trainStep(state, lr);
+      let result: StepResult;
+      try {
+        result = trainStep(state, lr);
+      } catch (e) {
+        // failed before the update (forward, backward, norm): the weights are as they were
+        if (e instanceof WorkerError && !optimizerTouched(state, before.step)) {
+          checkpoint = save(config.outDir, before);
+          print(`checkpoint of step ${before.step} saved to ${checkpoint}`);
+        }
+        throw e;
+      }
+      const { loss, gradNorm, skipped } = result;
       const ms = performance.now() - t0;
-      if (!Number.isFinite(loss)) throw new TrainingError(`loss is ${loss} at step ${step}: training diverged (lower --lr, or raise --warmup-iters)`);
-      if (skipped) throw new TrainingError(`gradient norm is ${gradNorm} at step ${step}: training diverged (lower --lr, or set --grad-clip)`);
+      if (skipped) {
+        checkpoint = save(config.outDir, before); // the step left the weights as they were
+        print(`checkpoint of step ${step} (before the failed step) saved to ${checkpoint}`);
+        if (!Number.isFinite(loss)) throw new TrainingError(`loss is ${loss} at step ${step}: training diverged (lower --lr, or raise --warmup-iters)`);
+        throw new TrainingError(`gradient norm is ${gradNorm} at step ${step}: training diverged (lower --lr, or set --grad-clip)`);
+      }
       stepMs.push(ms);
 
       const tokPerS = (B * T * config.gradAccum * 1000) / ms;
@@ -162,6 +202,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       if (step % 10 === 0 || step === config.maxIters - 1) {
         print(`step ${step} | loss ${loss.toFixed(4)} | lr ${lr.toExponential(2)} | norm ${gradNorm.toFixed(3)} | ${ms.toFixed(1)} ms | ${Math.round(tokPerS)} tok/s`);
       }
+      if (state.step % config.saveInterval === 0 && state.step < config.maxIters) checkpoint = save(config.outDir);
       await new Promise((resolve) => setImmediate(resolve)); // lets Ctrl-C through
       if (hooks.signal?.aborted) {
         interrupted = true;
@@ -169,14 +210,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       }
     }
     const step = state.step;
-
-    const checkpoint = saveCheckpoint(config.outDir, {
-      meta: {
-        version: 1, step, modelConfig, trainConfig: { ...config }, tokenizer: tokenizer.describe(),
-        adamSteps: optimizer.t, paramCount: model.layout.total,
-      },
-      params: model.params(), ...optimizer.moments(),
-    });
+    checkpoint = save(config.outDir);
     print(`${interrupted ? 'interrupted at step ' + step + ': ' : ''}checkpoint saved to ${checkpoint}`);
 
     let sample = '';
