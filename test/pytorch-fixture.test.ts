@@ -10,9 +10,10 @@ import { GPT } from '../src/model/gpt.ts';
 import type { GPTConfig } from '../src/model/config.ts';
 import { AdamW, type AdamWConfig } from '../src/train/optimizer.ts';
 import { BUILDS, relativeError } from './harness.ts';
-import { readSafetensors } from './safetensors.ts';
+import { readFileSync } from 'node:fs';
+import { decodeSafetensors, f32Values } from '../src/io/safetensors.ts';
 
-const fixture = readSafetensors(new URL('./fixtures/gpt2-tiny.safetensors', import.meta.url));
+const fixture = decodeSafetensors(readFileSync(new URL('./fixtures/gpt2-tiny.safetensors', import.meta.url)), 'test/fixtures/gpt2-tiny.safetensors');
 const config = JSON.parse(fixture.metadata.config) as GPTConfig;
 const { B, T } = JSON.parse(fixture.metadata.batch) as { B: number; T: number };
 const adamw = JSON.parse(fixture.metadata.adamw) as AdamWConfig & { gradClip: number; lrs: number[]; steps: number };
@@ -40,14 +41,14 @@ const GRAD_NORM_RTOL = 1e-5;
 
 function f32(name: string): Float32Array {
   const t = fixture.tensors.get(name);
-  if (!t || !(t.data instanceof Float32Array)) throw new Error(`fixture has no F32 tensor ${name}`);
-  return t.data;
+  if (!t || t.dtype !== 'F32') throw new Error(`fixture has no F32 tensor ${name}`);
+  return f32Values(t);
 }
 
 function i32(name: string): Int32Array {
   const t = fixture.tensors.get(name);
-  if (!t || !(t.data instanceof Int32Array)) throw new Error(`fixture has no I32 tensor ${name}`);
-  return t.data;
+  if (!t || t.dtype !== 'I32') throw new Error(`fixture has no I32 tensor ${name}`);
+  return new Int32Array(new Uint8Array(t.data).buffer);
 }
 
 /** max |got_i - want_i|; NaN anywhere gives Infinity (so it sorts worst and fails). */
