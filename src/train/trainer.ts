@@ -10,16 +10,16 @@ import type { GPTConfig } from '../model/config.ts';
 import { buildDataset, type Dataset } from '../data/pipeline.ts';
 import { BatchSampler, type TokenArray } from '../data/dataset.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
-import { resolveTrainConfig, validateTrainConfig, ConfigError, type TrainConfig } from './config.ts';
+import { resolveTrainConfig, validateTrainConfig, resumeMismatch, cliName, ConfigError, type TrainConfig } from './config.ts';
 import { learningRate } from './schedule.ts';
 import { AdamW } from './optimizer.ts';
-import { newTrainState, trainStep, optimizerTouched, type StepResult } from './state.ts';
+import { newTrainState, trainStep, optimizerTouched, restore, type StepResult } from './state.ts';
 import { RunLog, median } from './log.ts';
 import { prepareOutDir, checkLogPath } from './outputs.ts';
 import { sourcePaths, stderrWarn } from '../data/corpus.ts';
 import { minimumTrainingBytes } from '../model/gpt-spec.ts';
 import { availableParallelism } from 'node:os';
-import { saveCheckpoint, hasCheckpoint, loadCheckpointState, type CheckpointState } from './checkpoint.ts';
+import { saveCheckpoint, hasCheckpoint, loadCheckpoint, loadCheckpointState, type CheckpointState } from './checkpoint.ts';
 import { WorkerError } from '../engine/pool.ts';
 import { join } from 'node:path';
 import { generate } from './sample.ts';
@@ -81,6 +81,27 @@ export function paramsHash(params: Float32Array): string {
   return createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
 }
 
+// The checkpoint a --resume continues: it must exist and share the options that define
+// the model, the data and the optimizer.
+function resumableState(config: TrainConfig): CheckpointState {
+  const saved = loadCheckpointState(config.outDir);
+  const diff = resumeMismatch(saved.trainConfig, config);
+  if (diff) {
+    const show = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
+    throw new ConfigError(`--resume: ${cliName(diff.key)} is ${show(diff.saved)} in the checkpoint in ${config.outDir}, ${show(diff.now)} now ` +
+      '(options that define the model, the data or the optimizer must match it)');
+  }
+  if (saved.step > config.maxIters) throw new ConfigError(`--resume: the checkpoint is at step ${saved.step}, past --max-iters ${config.maxIters}`);
+  return saved;
+}
+
+// SHA-256 of the run's tokens: a resumed run must train on the same corpus.
+function tokensHash(split: { train: TokenArray; val: TokenArray }): string {
+  const h = createHash('sha256');
+  for (const t of [split.train, split.val]) h.update(new Uint8Array(t.buffer, t.byteOffset, t.byteLength)).update('|');
+  return h.digest('hex');
+}
+
 export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
   const config = resolveTrainConfig(options);
   validateTrainConfig(config);
@@ -95,8 +116,9 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     stderrWarn(`warning: --threads ${config.threads} is more than this machine's ${availableParallelism()} cores: expect it to be slower, not faster`);
   }
   prepareOutDir(config.outDir);
+  const resumed = config.resume ? resumableState(config) : null;
   if (config.logFile !== null) checkLogPath(config.logFile, sourcePaths(config.data), config.overwrite);
-  const log = new RunLog(config.logFile);
+  const log = new RunLog(config.logFile, resumed !== null); // a resumed run appends
   let disposeEngine = async () => {};
   try {
     // data
@@ -104,6 +126,10 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     const { tokenizer, split } = data;
     for (const line of data.summary) print(line);
     log.write(data.record);
+    const dataHash = tokensHash(split);
+    if (resumed && resumed.dataHash !== dataHash) {
+      throw new ConfigError(`--resume: the corpus is not the one the checkpoint in ${config.outDir} was trained on (its tokens differ): use the same --data, or another --out-dir`);
+    }
 
     // model and optimizer
     if (config.kernels === 'relaxed' && !buildSupported('relaxed')) {
@@ -125,6 +151,11 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     const state = newTrainState(model, optimizer, {
       tokens: split.train, batchSize: B, blockSize: T, gradAccum: config.gradAccum, gradClip: config.gradClip, seed: config.seed,
     });
+    if (resumed) {
+      const saved = loadCheckpoint(config.outDir, model.layout);
+      restore(state, { ...saved.state, params: saved.params, m: saved.m, v: saved.v });
+      print(`resumed from ${config.outDir} at step ${state.step}`);
+    }
     const evaluate = (tokens: TokenArray, seed: number): number => {
       // the same batches at every evaluation, so evaluations compare like with like
       const batches = new BatchSampler(tokens, B, T, seed);
@@ -138,17 +169,17 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
 
     // checkpoints: every --save-interval steps, at the end, on an interrupt, on a divergence
     // or worker error (the state before the failed step), and the best validation in best/
-    let lastVal: number | null = null;
-    let bestVal = Infinity;
+    let lastVal: number | null = resumed?.valLoss ?? null;
+    let bestVal = resumed && hasCheckpoint(join(config.outDir, 'best')) ? loadCheckpointState(join(config.outDir, 'best')).valLoss ?? Infinity : Infinity;
     const save = (dir: string, at: Pick<CheckpointState, 'step' | 'batches' | 'dropout'> = {
       step: state.step, batches: state.batches.getState(), dropout: model.dropout,
     }): string => saveCheckpoint(dir, model.layout, {
       state: {
-        ...at, adamSteps: optimizer.t, modelConfig, trainConfig: { ...config }, tokenizer: tokenizer.describe(), kernels: engine.build, valLoss: lastVal,
+        ...at, adamSteps: optimizer.t, modelConfig, trainConfig: { ...config }, tokenizer: tokenizer.describe(), kernels: engine.build, valLoss: lastVal, dataHash,
       },
       params: model.params(), ...optimizer.moments(),
     });
-    if (hasCheckpoint(config.outDir)) {
+    if (!resumed && hasCheckpoint(config.outDir)) {
       print(`note: ${config.outDir} holds a checkpoint (step ${loadCheckpointState(config.outDir).step}); this run replaces it at its first save`);
     }
 
