@@ -1,22 +1,30 @@
 // Command-line entry: `npx tsx train.ts [options]` trains a GPT (defaults: the
 // bundled State of the Union corpus, GPT-2 tokens, a 4-layer model, about a minute on
-// two cores). The options come from the table in src/train/config.ts.
+// two cores). The options come from the table in src/train/config.ts. Training runs in
+// a thread of its own, so this thread answers signals at once.
 import { hideBin } from 'yargs/helpers';
 import { train } from './src/train/trainer.ts';
 import { parseTrainArgs } from './src/train/cli-args.ts';
 import { isUserError } from './src/train/errors.ts';
+import { watchLauncher } from './src/train/launcher.ts';
 
-// Ctrl-C: finish the current step, save a checkpoint, exit 130. A second Ctrl-C exits at once.
+// SIGINT (Ctrl-C), SIGTERM, SIGHUP: finish the current step, save a checkpoint, exit with
+// 128 + the signal's number. A second signal exits at once (the last checkpoint stays).
+const EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 const abort = new AbortController();
-process.on('SIGINT', () => {
-  if (abort.signal.aborted) process.exit(130);
-  console.error('\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit now)');
+let exitCode = 0;
+const stop = (why: string, code: number) => {
+  if (abort.signal.aborted) process.exit(code);
+  exitCode = code;
+  console.error(`\n${why}: saving a checkpoint after this step (again to quit now)`);
   abort.abort();
-});
+};
+for (const signal of Object.keys(EXIT)) process.on(signal, () => stop(signal === 'SIGINT' ? 'interrupt' : signal, EXIT[signal]));
+watchLauncher(() => stop('the launcher is gone', EXIT.SIGTERM));
 
 try {
   const result = await train(parseTrainArgs(hideBin(process.argv)), { signal: abort.signal });
-  process.exitCode = result.interrupted ? 130 : 0;
+  process.exitCode = result.interrupted ? exitCode : 0;
 } catch (e) {
   // a user's mistake (or a failure they can act on) gets one line; anything else is a
   // bug of ours and keeps its stack trace

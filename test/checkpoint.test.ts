@@ -60,17 +60,17 @@ describe('checkpoints', () => {
   it('hold the weights under the parameter names (no padding), the moments as exp_avg / exp_avg_sq, and a verified state', async () => {
     const outDir = join(tmp(), 'out');
     const result = await train(tiny({ outDir }), quiet);
-    const layout = result.model.layout;
+    const layout = result.layout;
     const state = JSON.parse(readFileSync(join(outDir, 'state.json'), 'utf8'));
-    expect(state).toMatchObject({ format: 'wasmgpt-checkpoint', version: 2, step: 6, adamSteps: 6, kernels: result.model.engine.build });
+    expect(state).toMatchObject({ format: 'wasmgpt-checkpoint', version: 2, step: 6, adamSteps: 6, kernels: result.kernels });
     const weights = decodeSafetensors(readFileSync(join(outDir, state.files.model.name)));
     expect(weights.metadata.format).toBe('pt');
     expect([...weights.tensors.keys()]).toEqual(layout.specs.map((s) => s.name));
-    for (const s of layout.specs) expectBitwiseEqual(f32Values(weights.tensors.get(s.name)!), result.model.param(s.name), s.name);
+    for (const s of layout.specs) expectBitwiseEqual(f32Values(weights.tensors.get(s.name)!), result.params.subarray(s.offset, s.offset + s.size), s.name);
     const moments = decodeSafetensors(readFileSync(join(outDir, state.files.optimizer.name)));
     expect(moments.tensors.has('exp_avg.wte') && moments.tensors.has('exp_avg_sq.ln_f.weight')).toBe(true);
     const loaded = loadCheckpoint(outDir, layout);
-    expectBitwiseEqual(loaded.params, result.model.params(), 'params through load');
+    expectBitwiseEqual(loaded.params, result.params, 'params through load');
     // the best validation checkpoint sits in best/
     expect(loadCheckpointState(join(outDir, 'best')).step).toBeGreaterThan(0);
     // only the latest checkpoint's files remain
@@ -80,7 +80,7 @@ describe('checkpoints', () => {
   it('every damage is a CheckpointError naming the file: truncation, flipped bytes, a foreign file, edited state', async () => {
     const outDir = join(tmp(), 'out');
     const result = await train(tiny({ outDir }), quiet);
-    const layout = result.model.layout;
+    const layout = result.layout;
     const state = JSON.parse(readFileSync(join(outDir, 'state.json'), 'utf8'));
     const model = join(outDir, state.files.model.name);
     const original = readFileSync(model);
@@ -111,7 +111,7 @@ describe('checkpoints', () => {
   it('a save that dies half way leaves the previous checkpoint loadable; its temporaries are cleaned at the next save', async () => {
     const outDir = join(tmp(), 'out');
     const result = await train(tiny({ outDir }), quiet);
-    const layout = result.model.layout;
+    const layout = result.layout;
     const before = loadCheckpoint(outDir, layout);
     // a crash after the new tensor files, before the new state.json: stray files, old state
     writeFileSync(join(outDir, 'model-0000099-abcdef.safetensors'), 'partial');
@@ -137,7 +137,7 @@ describe('checkpoints', () => {
     await expect(train(tiny({ outDir, maxIters: 40, lr: 1e6, minLr: 0, warmupIters: 0, gradClip: 0, saveInterval: 2 }), quiet)).rejects.toThrow(TrainingError);
     const state = loadCheckpointState(outDir);
     expect(state.step).toBeGreaterThan(0);
-    const layout = (await train(tiny({ outDir: join(tmp(), 'o'), maxIters: 0 }), quiet)).model.layout;
+    const layout = (await train(tiny({ outDir: join(tmp(), 'o'), maxIters: 0 }), quiet)).layout;
     expect(loadCheckpoint(outDir, layout).params.every(Number.isFinite)).toBe(true);
     expect(existsSync(join(outDir, 'state.json'))).toBe(true);
   });

@@ -132,7 +132,7 @@ describe('training', () => {
     const last = result.evals[result.evals.length - 1];
     expect(last.step).toBe(120);
     expect(last.valLoss).toBeLessThan(first.valLoss - 1.0);
-    expect(result.model.params().every(Number.isFinite)).toBe(true);
+    expect(result.params.every(Number.isFinite)).toBe(true);
     expect([...result.sample].length).toBeGreaterThanOrEqual(20);
 
     const records = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -149,10 +149,10 @@ describe('training', () => {
     expect(done.peak_arena_bytes).toBeGreaterThan(0);
     expect(done.peak_rss_bytes).toBeGreaterThan(done.peak_arena_bytes);
 
-    const ckpt = loadCheckpoint(join(dir, 'out'), result.model.layout);
+    const ckpt = loadCheckpoint(join(dir, 'out'), result.layout);
     expect(ckpt.state.step).toBe(120);
     expect(Buffer.from(ckpt.params.buffer, ckpt.params.byteOffset, ckpt.params.byteLength))
-      .toEqual(Buffer.from(result.model.params().slice().buffer));
+      .toEqual(Buffer.from(result.params.slice().buffer));
   });
 
   it('one seed gives one run: bitwise-identical weights, with dropout on', async () => {
@@ -160,8 +160,8 @@ describe('training', () => {
     const a = await train(tiny({ data, dropout: 0.1, gradAccum: 2 }), quiet);
     const b = await train(tiny({ data, dropout: 0.1, gradAccum: 2 }), quiet);
     const c = await train(tiny({ data, dropout: 0.1, gradAccum: 2, seed: 7 }), quiet);
-    expect(Buffer.from(a.model.params().slice().buffer)).toEqual(Buffer.from(b.model.params().slice().buffer));
-    expect(Buffer.from(a.model.params().slice().buffer)).not.toEqual(Buffer.from(c.model.params().slice().buffer));
+    expect(Buffer.from(a.params.slice().buffer)).toEqual(Buffer.from(b.params.slice().buffer));
+    expect(Buffer.from(a.params.slice().buffer)).not.toEqual(Buffer.from(c.params.slice().buffer));
   });
 });
 

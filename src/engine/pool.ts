@@ -45,7 +45,7 @@ export class Dispatcher {
     const ready: Promise<void>[] = [];
     for (let index = 1; index < threads; index++) {
       const worker = new Worker(boot, {
-        workerData: { module, memory, control: d.block.ctrl.buffer, index, threads, fault, spinMs: d.spinMs },
+        workerData: { entry: new URL('./worker', import.meta.url).href, module, memory, control: d.block.ctrl.buffer, index, threads, fault, spinMs: d.spinMs },
       });
       worker.unref(); // a forgotten pool never keeps the process alive
       d.workers.push(worker);

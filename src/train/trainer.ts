@@ -22,6 +22,11 @@ import { availableParallelism } from 'node:os';
 import { saveCheckpoint, hasCheckpoint, loadCheckpoint, loadCheckpointState, type CheckpointState } from './checkpoint.ts';
 import { WorkerError } from '../engine/pool.ts';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { tokenizerFromDescription, type TokenizerDescription } from '../data/tokenizer.ts';
+import { CheckpointError } from './checkpoint.ts';
+import { DataError } from '../data/corpus.ts';
+import type { ParameterLayout } from '../model/parameters.ts';
 import { generate } from './sample.ts';
 
 // Steps left out of the throughput median: wasm tier-up and cache warm-up.
@@ -36,7 +41,8 @@ export interface TrainHooks {
   signal?: AbortSignal; // abort = save a checkpoint and stop after the current step
 }
 
-export interface TrainResult {
+// What a run returns (from its own thread: plain data).
+export interface RunResult {
   steps: number;
   evals: { step: number; trainLoss: number; valLoss: number }[];
   tokPerS: number;
@@ -46,8 +52,20 @@ export interface TrainResult {
   interrupted: boolean;
   checkpoint: string | null;
   sample: string;
-  model: GPT;
+  params: Float32Array; // the final weights, flat in the layout's order
+  layout: ParameterLayout;
+  kernels: string; // the build it ran on
+  tokenizer: TokenizerDescription;
+}
+
+export interface TrainResult extends Omit<RunResult, 'tokenizer'> {
   tokenizer: Tokenizer;
+}
+
+// How a run talks to whoever started it.
+export interface RunIO {
+  print: (line: string) => void;
+  aborted: () => boolean; // checked after every step: save a checkpoint and stop
 }
 
 /** Tokenizer, train/val split, counts, the summary lines and the log's `data` record (src/data/pipeline.ts). */
@@ -102,10 +120,61 @@ function tokensHash(split: { train: TokenArray; val: TokenArray }): string {
   return h.digest('hex');
 }
 
+// Trains in a thread of its own, so the caller's thread (signals, printing, a host's
+// event loop) stays free while steps run. Aborting the signal saves a checkpoint after
+// the current step and resolves with interrupted: true.
 export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
+  validateTrainConfig(resolveTrainConfig(options)); // a bad option fails here, before a thread starts
+  const print = hooks.print ?? ((line: string) => console.log(line));
+  const abort = new Int32Array(new SharedArrayBuffer(4));
+  const onAbort = () => Atomics.store(abort, 0, 1);
+  if (hooks.signal?.aborted) onAbort();
+  hooks.signal?.addEventListener('abort', onAbort, { once: true });
+  const worker = new Worker(new URL('../engine/worker-boot.mjs', import.meta.url), {
+    workerData: { entry: new URL('./train-thread', import.meta.url).href, options, abort: abort.buffer },
+  });
+  try {
+    const result = await new Promise<RunResult>((resolve, reject) => {
+      worker.on('message', (m: ThreadMessage) => {
+        if (m.type === 'print') print(m.line);
+        else if (m.type === 'done') resolve(m.result);
+        else reject(threadError(m));
+      });
+      worker.on('error', reject);
+      worker.on('exit', (code) => reject(new Error(`the training thread exited with code ${code} before it finished`)));
+    });
+    return { ...result, tokenizer: tokenizerFromDescription(result.tokenizer) };
+  } finally {
+    hooks.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+export type ThreadMessage =
+  | { type: 'print'; line: string }
+  | { type: 'done'; result: RunResult }
+  | { type: 'error'; name: string; message: string; stack?: string };
+
+const USER_ERRORS: Record<string, new (message: string) => Error> = {
+  ConfigError, DataError, TrainingError, CheckpointError, WorkerError,
+};
+
+// The training thread's error as this thread's: the same class for the user's errors (the
+// CLI prints those as one line); anything else keeps the thread's stack.
+function threadError(m: { name: string; message: string; stack?: string }): Error {
+  const Class = USER_ERRORS[m.name];
+  const e = Class ? new Class(m.message) : new Error(m.message);
+  if (!Class) {
+    e.name = m.name;
+    e.stack = m.stack;
+  }
+  return e;
+}
+
+// The run itself, on the calling thread (train() calls it from a thread of its own).
+export async function runTraining(options: Partial<TrainConfig>, io: RunIO): Promise<RunResult> {
   const config = resolveTrainConfig(options);
   validateTrainConfig(config);
-  const print = hooks.print ?? ((line: string) => console.log(line));
+  const print = io.print;
   const started = performance.now();
   // sizes that cannot fit, and where the run writes, are checked before any data is read
   const least = minimumTrainingBytes({ ...modelConfigFor(config, 1) }, config.batchSize);
@@ -234,8 +303,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
         print(`step ${step} | loss ${loss.toFixed(4)} | lr ${lr.toExponential(2)} | norm ${gradNorm.toFixed(3)} | ${ms.toFixed(1)} ms | ${Math.round(tokPerS)} tok/s`);
       }
       if (state.step % config.saveInterval === 0 && state.step < config.maxIters) checkpoint = save(config.outDir);
-      await new Promise((resolve) => setImmediate(resolve)); // lets Ctrl-C through
-      if (hooks.signal?.aborted) {
+      if (io.aborted()) {
         interrupted = true;
         break;
       }
@@ -268,7 +336,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       `peak arena ${formatBytes(engine.arena.peakBytes)}, peak RSS ${formatBytes(peakRssBytes)}`);
     return {
       steps: stepMs.length, evals, tokPerS, wallS, peakArenaBytes: engine.arena.peakBytes, peakRssBytes,
-      interrupted, checkpoint, sample, model, tokenizer,
+      interrupted, checkpoint, sample, params: model.params().slice(), layout: model.layout, kernels: engine.build, tokenizer: tokenizer.describe(),
     };
   } finally {
     log.close();

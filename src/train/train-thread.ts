@@ -1,0 +1,21 @@
+// The training thread: runs one training run and reports to the thread that started it
+// (src/train/trainer.ts train()). Its event loop is busy with steps; the abort flag is
+// shared memory, read between steps.
+import { parentPort, workerData } from 'node:worker_threads';
+import { runTraining, type ThreadMessage } from './trainer.ts';
+import type { TrainConfig } from './config.ts';
+
+const { options, abort } = workerData as { options: Partial<TrainConfig>; abort: SharedArrayBuffer };
+const flag = new Int32Array(abort);
+const post = (m: ThreadMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
+
+try {
+  const result = await runTraining(options, {
+    print: (line) => post({ type: 'print', line }),
+    aborted: () => Atomics.load(flag, 0) !== 0,
+  });
+  post({ type: 'done', result }, [result.params.buffer as ArrayBuffer]);
+} catch (e) {
+  const err = e instanceof Error ? e : new Error(String(e));
+  post({ type: 'error', name: err.name, message: err.message, stack: err.stack });
+}
