@@ -24,17 +24,14 @@ import { WorkerError } from '../engine/pool.ts';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { tokenizerFromDescription, type TokenizerDescription } from '../data/tokenizer.ts';
-import { CheckpointError } from './checkpoint.ts';
-import { DataError } from '../data/corpus.ts';
+import { TrainingError, errorFromThread } from './errors.ts';
 import type { ParameterLayout } from '../model/parameters.ts';
 import { generate } from './sample.ts';
 
 // Steps left out of the throughput median: wasm tier-up and cache warm-up.
 export const THROUGHPUT_WARMUP_STEPS = 3;
 
-export class TrainingError extends Error {
-  override name = 'TrainingError';
-}
+export { TrainingError };
 
 export interface TrainHooks {
   print?: (line: string) => void; // progress lines (default: console.log)
@@ -138,7 +135,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       worker.on('message', (m: ThreadMessage) => {
         if (m.type === 'print') print(m.line);
         else if (m.type === 'done') resolve(m.result);
-        else reject(threadError(m));
+        else reject(errorFromThread(m));
       });
       worker.on('error', reject);
       worker.on('exit', (code) => reject(new Error(`the training thread exited with code ${code} before it finished`)));
@@ -153,22 +150,6 @@ export type ThreadMessage =
   | { type: 'print'; line: string }
   | { type: 'done'; result: RunResult }
   | { type: 'error'; name: string; message: string; stack?: string };
-
-const USER_ERRORS: Record<string, new (message: string) => Error> = {
-  ConfigError, DataError, TrainingError, CheckpointError, WorkerError,
-};
-
-// The training thread's error as this thread's: the same class for the user's errors (the
-// CLI prints those as one line); anything else keeps the thread's stack.
-function threadError(m: { name: string; message: string; stack?: string }): Error {
-  const Class = USER_ERRORS[m.name];
-  const e = Class ? new Class(m.message) : new Error(m.message);
-  if (!Class) {
-    e.name = m.name;
-    e.stack = m.stack;
-  }
-  return e;
-}
 
 // The run itself, on the calling thread (train() calls it from a thread of its own).
 export async function runTraining(options: Partial<TrainConfig>, io: RunIO): Promise<RunResult> {
