@@ -1,6 +1,7 @@
 // The worker pool: bitwise determinism at any thread count, failures that surface
 // as errors (never hangs), and workers that never keep a process alive.
 import { describe, it, expect, afterEach } from 'vitest';
+import { loadCheckpointState } from '../src/train/checkpoint.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -189,6 +190,21 @@ describe('worker failures surface as errors', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/error: worker 1: injected failure/);
     expect(existsSync(outDir) ? readdirSync(outDir) : []).toEqual([]);
+  });
+
+  it('a worker that fails during a step, outside the update: the CLI saves the state before that step and prints the error', () => {
+    const outDir = join(tmp(), 'out');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'train.ts', '--data', corpus(), '--threads', '2', '--n-layer', '1',
+      '--n-embd', '32', '--n-head', '2', '--block-size', '16', '--max-iters', '50', '--eval-iters', '1', '--sample-tokens', '0',
+      '--out-dir', outDir, '--tokenizer', 'char', '--no-cache'], {
+      cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, WASMGPT_FAULT: 'throw:1:600' },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/checkpoint of step (\d+) saved to .*state\.json/);
+    expect(r.stderr).toMatch(/error: worker 1: injected failure/);
+    const step = Number(/checkpoint of step (\d+)/.exec(r.stdout)![1]);
+    expect(step).toBeGreaterThan(0);
+    expect(loadCheckpointState(outDir).step).toBe(step);
   });
 });
 
