@@ -3,7 +3,7 @@
 // two cores). The options come from the table in src/train/config.ts. Training runs in
 // a thread of its own, so this thread answers signals at once.
 import { hideBin } from 'yargs/helpers';
-import { train } from './src/train/trainer.ts';
+import { train, findLearningRate } from './src/train/trainer.ts';
 import { parseTrainArgs } from './src/train/cli-args.ts';
 import { isUserError } from './src/train/errors.ts';
 import { watchLauncher } from './src/train/launcher.ts';
@@ -22,9 +22,18 @@ const stop = (why: string, code: number) => {
 for (const signal of Object.keys(EXIT)) process.on(signal, () => stop(signal === 'SIGINT' ? 'interrupt' : signal, EXIT[signal]));
 watchLauncher(() => stop('the launcher is gone', EXIT.SIGTERM));
 
+// `train.ts find-lr [options]`: the learning-rate range test with the same options
+const args = hideBin(process.argv);
+const findLr = args[0] === 'find-lr';
+
 try {
-  const result = await train(parseTrainArgs(hideBin(process.argv)), { signal: abort.signal });
-  process.exitCode = result.interrupted ? exitCode : 0;
+  const options = parseTrainArgs(findLr ? args.slice(1) : args);
+  if (findLr) {
+    await findLearningRate(options, { signal: abort.signal });
+  } else {
+    const result = await train(options, { signal: abort.signal });
+    process.exitCode = result.interrupted ? exitCode : 0;
+  }
 } catch (e) {
   // a user's mistake (or a failure they can act on) gets one line; anything else is a
   // bug of ours and keeps its stack trace

@@ -1,5 +1,6 @@
 // Public API for Node scripts: train from a config, or drive the engine and model directly.
-export { train, prepareData, modelConfigFor, checkMemoryPlan, TrainingError, THROUGHPUT_WARMUP_STEPS } from './train/trainer.ts';
+export { train, findLearningRate, prepareData, modelConfigFor, checkMemoryPlan, TrainingError, THROUGHPUT_WARMUP_STEPS } from './train/trainer.ts';
+export type { LrSweep, LrPoint } from './train/lr-finder.ts';
 export type { TrainHooks, TrainResult, PreparedData } from './train/trainer.ts';
 export { defaultTrainConfig, resolveTrainConfig, validateTrainConfig, ConfigError, OPTIONS } from './train/config.ts';
 export type { TrainConfig, OptionSpec } from './train/config.ts';

@@ -85,7 +85,7 @@ export function parseTrainArgs(input: readonly string[]): Partial<TrainConfig> {
   }
   const argv = yargs(args)
     .scriptName('train.ts')
-    .usage('Train a GPT on CPU with WebAssembly SIMD kernels.\n\nUsage: npx tsx train.ts [options]')
+    .usage('Train a GPT on CPU with WebAssembly SIMD kernels.\n\nUsage: npx tsx train.ts [options]\n       npx tsx train.ts find-lr [options]   (learning-rate range test: same model, data and optimizer options)')
     .options(cliOptions())
     .strict()
     .fail((message, error) => {

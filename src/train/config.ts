@@ -52,9 +52,14 @@ export interface TrainConfig {
   kernels: KernelBuild | 'auto';
   threads: number; // main thread + threads - 1 workers
   resume: boolean; // continue from the checkpoint in outDir
+  // learning-rate range test (find-lr)
+  startLr: number;
+  endLr: number;
+  sweepSteps: number;
+  findLrFirst: boolean; // sweep, then train with the steepest-descent suggestion
 }
 
-export type OptionGroup = 'Data' | 'Model' | 'Optimization' | 'Evaluation and output';
+export type OptionGroup = 'Data' | 'Model' | 'Optimization' | 'Evaluation and output' | 'Learning-rate finder';
 
 // One option: its flag, help, default, and what values it takes. A check returns what
 // the value must be, or null when it is fine; it sees the whole config (for options
@@ -185,6 +190,24 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
   resume: {
     flag: 'resume', group: 'Evaluation and output', type: 'boolean', default: false, mayChangeOnResume: true,
     describe: 'continue from the checkpoint in --out-dir (options that define the model, data or optimizer must match it)',
+    check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+  },
+  startLr: {
+    flag: 'start-lr', group: 'Learning-rate finder', type: 'number', default: 1e-7, mayChangeOnResume: true,
+    describe: 'find-lr: the sweep\'s first learning rate', check: (v) => (v > 0 && Number.isFinite(v) ? null : 'a positive number'),
+  },
+  endLr: {
+    flag: 'end-lr', group: 'Learning-rate finder', type: 'number', default: 1, mayChangeOnResume: true,
+    describe: 'find-lr: the sweep\'s last learning rate', check: (v, c) => (v > c.startLr && Number.isFinite(v) ? null : `a number above --start-lr (${c.startLr})`),
+  },
+  sweepSteps: {
+    flag: 'sweep-steps', group: 'Learning-rate finder', type: 'number', default: 100, mayChangeOnResume: true,
+    describe: 'find-lr: training steps of the sweep (learning rates spaced evenly in log scale)',
+    check: (v) => (Number.isInteger(v) && v >= 3 ? null : 'an integer of at least 3'),
+  },
+  findLrFirst: {
+    flag: 'find-lr-first', group: 'Learning-rate finder', type: 'boolean', default: false, mayChangeOnResume: true,
+    describe: 'run the learning-rate sweep, then train with its steepest-descent suggestion as --lr',
     check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
   },
   threads: { mayChangeOnResume: true,

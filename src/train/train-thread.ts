@@ -2,10 +2,10 @@
 // (src/train/trainer.ts train()). Its event loop is busy with steps; the abort flag is
 // shared memory, read between steps.
 import { parentPort, workerData } from 'node:worker_threads';
-import { runTraining, type ThreadMessage } from './trainer.ts';
+import { runTraining, type RunMode, type ThreadMessage } from './trainer.ts';
 import type { TrainConfig } from './config.ts';
 
-const { options, abort } = workerData as { options: Partial<TrainConfig>; abort: SharedArrayBuffer };
+const { options, mode, abort } = workerData as { options: Partial<TrainConfig>; mode: RunMode; abort: SharedArrayBuffer };
 const flag = new Int32Array(abort);
 const post = (m: ThreadMessage, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(m, transfer);
 
@@ -13,7 +13,7 @@ try {
   const result = await runTraining(options, {
     print: (line) => post({ type: 'print', line }),
     aborted: () => Atomics.load(flag, 0) !== 0,
-  });
+  }, mode);
   post({ type: 'done', result }, [result.params.buffer as ArrayBuffer]);
 } catch (e) {
   const err = e instanceof Error ? e : new Error(String(e));

@@ -22,6 +22,8 @@ import { availableParallelism } from 'node:os';
 import { saveCheckpoint, hasCheckpoint, loadCheckpoint, loadCheckpointState, type CheckpointState } from './checkpoint.ts';
 import { WorkerError } from '../engine/pool.ts';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { sweepLearningRate, sweepCsv, sweepSvg, sweepTerminalPlot, type LrSweep } from './lr-finder.ts';
 import { Worker } from 'node:worker_threads';
 import { tokenizerFromDescription, type TokenizerDescription } from '../data/tokenizer.ts';
 import { TrainingError, errorFromThread } from './errors.ts';
@@ -53,6 +55,7 @@ export interface RunResult {
   layout: ParameterLayout;
   kernels: string; // the build it ran on
   tokenizer: TokenizerDescription;
+  lrSweep: LrSweep | null; // find-lr, or --find-lr-first
 }
 
 export interface TrainResult extends Omit<RunResult, 'tokenizer'> {
@@ -100,6 +103,11 @@ export function paramsHash(params: Float32Array): string {
 // the model, the data and the optimizer.
 function resumableState(config: TrainConfig): CheckpointState {
   const saved = loadCheckpointState(config.outDir);
+  // a run that picked its --lr with the finder goes on with that rate
+  if (config.findLrFirst && saved.trainConfig.findLrFirst) {
+    config.lr = saved.trainConfig.lr as number;
+    config.minLr = saved.trainConfig.minLr as number;
+  }
   const diff = resumeMismatch(saved.trainConfig, config);
   if (diff) {
     const show = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
@@ -121,6 +129,17 @@ function tokensHash(split: { train: TokenArray; val: TokenArray }): string {
 // event loop) stays free while steps run. Aborting the signal saves a checkpoint after
 // the current step and resolves with interrupted: true.
 export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
+  return inThread(options, hooks, 'train');
+}
+
+// The learning-rate range test (find-lr): a sweep of real steps from --start-lr to --end-lr,
+// the curve in --out-dir (lr-finder.csv, lr-finder.svg), and the suggestions; the model is
+// left exactly as it was.
+export async function findLearningRate(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<LrSweep> {
+  return (await inThread(options, hooks, 'find-lr')).lrSweep!;
+}
+
+async function inThread(options: Partial<TrainConfig>, hooks: TrainHooks, mode: RunMode): Promise<TrainResult> {
   validateTrainConfig(resolveTrainConfig(options)); // a bad option fails here, before a thread starts
   const print = hooks.print ?? ((line: string) => console.log(line));
   const abort = new Int32Array(new SharedArrayBuffer(4));
@@ -128,7 +147,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   if (hooks.signal?.aborted) onAbort();
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
   const worker = new Worker(new URL('../engine/worker-boot.mjs', import.meta.url), {
-    workerData: { entry: new URL('./train-thread', import.meta.url).href, options, abort: abort.buffer },
+    workerData: { entry: new URL('./train-thread', import.meta.url).href, options, mode, abort: abort.buffer },
   });
   try {
     const result = await new Promise<RunResult>((resolve, reject) => {
@@ -146,13 +165,16 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   }
 }
 
+export type RunMode = 'train' | 'find-lr';
+
 export type ThreadMessage =
   | { type: 'print'; line: string }
   | { type: 'done'; result: RunResult }
   | { type: 'error'; name: string; message: string; stack?: string };
 
 // The run itself, on the calling thread (train() calls it from a thread of its own).
-export async function runTraining(options: Partial<TrainConfig>, io: RunIO): Promise<RunResult> {
+// mode find-lr: the learning-rate sweep alone (the model is left as it was).
+export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode: RunMode = 'train'): Promise<RunResult> {
   const config = resolveTrainConfig(options);
   validateTrainConfig(config);
   const print = io.print;
@@ -206,6 +228,35 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO): Pro
       restore(state, { ...saved.state, params: saved.params, m: saved.m, v: saved.v });
       print(`resumed from ${config.outDir} at step ${state.step}`);
     }
+
+    // the learning-rate sweep: alone (find-lr), or to pick --lr before training
+    let lrSweep: LrSweep | null = null;
+    if (mode === 'find-lr' || (config.findLrFirst && !resumed)) {
+      const t0 = performance.now();
+      lrSweep = sweepLearningRate(state, { startLr: config.startLr, endLr: config.endLr, steps: config.sweepSteps });
+      const seconds = (performance.now() - t0) / 1000;
+      writeFileSync(join(config.outDir, 'lr-finder.csv'), sweepCsv(lrSweep));
+      writeFileSync(join(config.outDir, 'lr-finder.svg'), sweepSvg(lrSweep));
+      print(`lr finder: ${lrSweep.points.length} steps in ${seconds.toFixed(1)} s, ${lrSweep.stopped}; curve in ${join(config.outDir, 'lr-finder.csv')} and lr-finder.svg`);
+      print(sweepTerminalPlot(lrSweep));
+      log.write({ type: 'lr_finder', steepest: lrSweep.steepest, min_over_10: lrSweep.minOver10, stopped: lrSweep.stopped, points: lrSweep.points.length, seconds });
+      if (lrSweep.steepest === null) {
+        print(`no suggested lr: ${lrSweep.explanation}`);
+        if (mode === 'train') throw new TrainingError(`--find-lr-first: ${lrSweep.explanation}`);
+      } else {
+        print(`suggested lr: ${lrSweep.steepest.toExponential(2)} (${lrSweep.explanation}: ${lrSweep.minOver10!.toExponential(2)})`);
+      }
+      if (mode === 'find-lr') {
+        return {
+          steps: 0, evals: [], tokPerS: 0, wallS: (performance.now() - started) / 1000, peakArenaBytes: engine.arena.peakBytes,
+          peakRssBytes: process.resourceUsage().maxRSS * 1024, interrupted: false, checkpoint: null, sample: '',
+          params: model.params().slice(), layout: model.layout, kernels: engine.build, tokenizer: tokenizer.describe(), lrSweep,
+        };
+      }
+      config.lr = lrSweep.steepest!;
+      config.minLr = Math.min(config.minLr, config.lr / 10);
+      print(`training with --lr ${config.lr.toExponential(2)} (--min-lr ${config.minLr.toExponential(2)})`);
+    }
     const evaluate = (tokens: TokenArray, seed: number): number => {
       // the same batches at every evaluation, so evaluations compare like with like
       const batches = new BatchSampler(tokens, B, T, seed);
@@ -229,7 +280,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO): Pro
       },
       params: model.params(), ...optimizer.moments(),
     });
-    if (!resumed && hasCheckpoint(config.outDir)) {
+    if (!resumed && mode === 'train' && hasCheckpoint(config.outDir)) {
       print(`note: ${config.outDir} holds a checkpoint (step ${loadCheckpointState(config.outDir).step}); this run replaces it at its first save`);
     }
 
@@ -317,7 +368,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO): Pro
       `peak arena ${formatBytes(engine.arena.peakBytes)}, peak RSS ${formatBytes(peakRssBytes)}`);
     return {
       steps: stepMs.length, evals, tokPerS, wallS, peakArenaBytes: engine.arena.peakBytes, peakRssBytes,
-      interrupted, checkpoint, sample, params: model.params().slice(), layout: model.layout, kernels: engine.build, tokenizer: tokenizer.describe(),
+      interrupted, checkpoint, sample, params: model.params().slice(), layout: model.layout, kernels: engine.build, tokenizer: tokenizer.describe(), lrSweep,
     };
   } finally {
     log.close();
