@@ -4,9 +4,9 @@
 // dropout sites; this file runs them in order.
 import type { Engine } from '../engine/engine.ts';
 import type { MemoryPlan } from '../engine/arena.ts';
-import { Rng } from '../engine/random.ts';
 import { prefix, rows, row, slice, type Tensor } from '../engine/tensor.ts';
 import { zeroFill } from '../ops/elementwise.ts';
+import { initialize, DEFAULT_INIT, type InitOptions } from './init.ts';
 import { validateGPTConfig, type GPTConfig } from './config.ts';
 import { layoutOf, type ParameterLayout, type ParamSpec } from './parameters.ts';
 import { planModel, type ModelBuffers, type PlanOptions } from './buffers.ts';
@@ -114,21 +114,10 @@ export class GPT {
     return this.engine.view(this.gradTensor(name));
   }
 
-  // GPT-2 / nanoGPT init: N(0, 0.02) weights, residual projections scaled by
-  // 1/sqrt(2 nLayer), zero biases, unit LayerNorm gains, drawn in layout order. Also
-  // seeds dropout.
-  init(seed: number): void {
-    const rng = new Rng(seed);
-    const residualStd = 0.02 / Math.sqrt(2 * this.config.nLayer);
-    for (const s of this.layout.specs) {
-      const v = this.param(s.name);
-      if (s.init === 'ones') v.fill(1);
-      else if (s.init === 'zeros') v.fill(0);
-      else {
-        const std = s.init === 'residual' ? residualStd : 0.02;
-        for (let i = 0; i < v.length; i++) v[i] = rng.normal() * std;
-      }
-    }
+  // Initial weights by a scheme (init.ts; default gpt2: N(0, 0.02), residual projections
+  // scaled by 1/sqrt(2 nLayer), zero biases, unit LayerNorm gains). Also seeds dropout.
+  init(seed: number, options: InitOptions = DEFAULT_INIT): void {
+    initialize(this.layout.specs, (s) => this.param(s.name), this.config.nLayer, seed, options);
     this.dropoutSeed = seed;
     this.dropoutPass = 0;
   }

@@ -9,6 +9,7 @@ import type { KernelBuild } from '../engine/wasm.ts';
 import { MAX_THREADS } from '../engine/protocol.ts';
 import { TOKENIZER_KINDS, type TokenizerKind } from '../data/tokenizer.ts';
 import { CLEAN_MODES, type CleanMode } from '../data/clean.ts';
+import { INIT_SCHEMES, type InitScheme } from '../model/init.ts';
 
 export interface TrainConfig {
   // data
@@ -25,6 +26,8 @@ export interface TrainConfig {
   blockSize: number;
   dropout: number;
   bias: boolean;
+  init: InitScheme; // weight initialization
+  initStd: number; // for --init normal
   // optimization
   batchSize: number;
   gradAccum: number; // micro-batches per optimizer step
@@ -127,6 +130,15 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
   bias: {
     flag: 'bias', group: 'Model', type: 'boolean', default: true, describe: 'biases in Linear and LayerNorm layers (--no-bias to drop)',
     check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+  },
+
+  init: {
+    flag: 'init', group: 'Model', type: 'string', default: 'gpt2', choices: INIT_SCHEMES, check: oneOf(INIT_SCHEMES),
+    describe: 'weight init: gpt2 (N(0, 0.02), residual projections / sqrt(2 n_layer)), xavier (Glorot normal), kaiming (He normal, fan-in), normal (N(0, --init-std))',
+  },
+  initStd: {
+    flag: 'init-std', group: 'Model', type: 'number', default: 0.02, describe: 'standard deviation of --init normal',
+    check: (v) => (v > 0 && Number.isFinite(v) ? null : 'a positive number'),
   },
 
   batchSize: { flag: 'batch-size', group: 'Optimization', type: 'number', default: 12, describe: 'sequences per micro-batch', check: positiveInt },

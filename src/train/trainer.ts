@@ -212,7 +212,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
     const modelConfig = modelConfigFor(config, tokenizer.vocabSize);
     const plan = checkMemoryPlan(engine, modelConfig, config.batchSize);
     const model = new GPT(engine, modelConfig, config.batchSize);
-    model.init(config.seed);
+    model.init(config.seed, { scheme: config.init, std: config.initStd });
     const optimizer = new AdamW(model, { beta1: config.beta1, beta2: config.beta2, eps: 1e-8, weightDecay: config.weightDecay });
     print(`model: ${config.nLayer} layers, ${config.nHead} heads, n_embd ${config.nEmbd}, block ${config.blockSize}, ` +
       `${(model.numParams / 1e6).toFixed(2)}M parameters; kernels: ${engine.build}; threads: ${engine.threads}`);
