@@ -12,8 +12,7 @@ import { newTrainState, trainStep, snapshot, restore, type TrainState } from '..
 import { learningRate } from '../src/train/schedule.ts';
 import { OPTIONS, OPTION_KEYS, ConfigError, resolveTrainConfig, validateTrainConfig, defaultTrainConfig } from '../src/train/config.ts';
 import { isUserError } from '../src/train/errors.ts';
-import { TrainingError } from '../src/train/trainer.ts';
-import { paramsHash } from '../src/train/trainer.ts';
+import { TrainingError, paramsHash } from '../src/train/trainer.ts';
 import { Rng } from '../src/engine/random.ts';
 import { expectBitwiseEqual } from './harness.ts';
 

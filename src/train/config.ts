@@ -267,7 +267,7 @@ export function resolveTrainConfig(options: Partial<TrainConfig>): TrainConfig {
 }
 
 // A value as the user would write it (JSON would print Infinity and NaN as null).
-function show(v: unknown): string {
+export function showOptionValue(v: unknown): string {
   return typeof v === 'number' ? String(v) : JSON.stringify(v);
 }
 
@@ -276,6 +276,6 @@ export function validateTrainConfig(c: TrainConfig): void {
   for (const key of OPTION_KEYS) {
     const check = OPTIONS[key].check as OptionSpec<unknown>['check'];
     const must = check?.(c[key], c);
-    if (must) throw new ConfigError(`invalid ${cliName(key)} ${show(c[key])}: must be ${must}`);
+    if (must) throw new ConfigError(`invalid ${cliName(key)} ${showOptionValue(c[key])}: must be ${must}`);
   }
 }

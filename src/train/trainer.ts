@@ -10,7 +10,7 @@ import type { GPTConfig } from '../model/config.ts';
 import { buildDataset, type Dataset } from '../data/pipeline.ts';
 import { BatchSampler, type TokenArray } from '../data/dataset.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
-import { resolveTrainConfig, validateTrainConfig, resumeMismatch, cliName, ConfigError, type TrainConfig } from './config.ts';
+import { resolveTrainConfig, validateTrainConfig, resumeMismatch, cliName, showOptionValue, ConfigError, type TrainConfig } from './config.ts';
 import { learningRate } from './schedule.ts';
 import { AdamW } from './optimizer.ts';
 import { newTrainState, trainStep, optimizerTouched, restore, type StepResult } from './state.ts';
@@ -110,8 +110,7 @@ function resumableState(config: TrainConfig): CheckpointState {
   }
   const diff = resumeMismatch(saved.trainConfig, config);
   if (diff) {
-    const show = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
-    throw new ConfigError(`--resume: ${cliName(diff.key)} is ${show(diff.saved)} in the checkpoint in ${config.outDir}, ${show(diff.now)} now ` +
+    throw new ConfigError(`--resume: ${cliName(diff.key)} is ${showOptionValue(diff.saved)} in the checkpoint in ${config.outDir}, ${showOptionValue(diff.now)} now ` +
       '(options that define the model, the data or the optimizer must match it)');
   }
   if (saved.step > config.maxIters) throw new ConfigError(`--resume: the checkpoint is at step ${saved.step}, past --max-iters ${config.maxIters}`);
