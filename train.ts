@@ -11,10 +11,18 @@ import { watchLauncher } from './src/train/launcher.ts';
 // SIGINT (Ctrl-C), SIGTERM, SIGHUP: finish the current step, save a checkpoint, exit with
 // 128 + the signal's number. A second signal exits at once (the last checkpoint stays).
 const EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+// A launcher may pass on a signal we already got (tsx does when our answer takes over
+// 30 ms): a repeat within half a second is that, not the user's second press.
+const REPEAT_MS = 500;
 const abort = new AbortController();
 let exitCode = 0;
+let firstAt = 0;
 const stop = (why: string, code: number) => {
-  if (abort.signal.aborted) process.exit(code);
+  if (abort.signal.aborted) {
+    if (performance.now() - firstAt < REPEAT_MS) return;
+    process.exit(code);
+  }
+  firstAt = performance.now();
   exitCode = code;
   console.error(`\n${why}: saving a checkpoint after this step (again to quit now)`);
   abort.abort();

@@ -21,7 +21,7 @@ function corpus(): string {
   return file;
 }
 
-const slowSteps = (outDir: string) => ['--data', corpus(), '--tokenizer', 'char', '--no-cache', '--threads', '1', '--batch-size', '32',
+const slowSteps = (outDir: string, batch = 32) => ['--data', corpus(), '--tokenizer', 'char', '--no-cache', '--threads', '1', '--batch-size', String(batch),
   '--max-iters', '100000', '--eval-interval', '100000', '--eval-iters', '1', '--sample-tokens', '0', '--out-dir', outDir];
 
 interface Run {
@@ -29,6 +29,7 @@ interface Run {
   out: () => string;
   err: () => string;
   exit: Promise<[number | null, string | null]>;
+  closed: Promise<void>; // every process holding its stdout and stderr has exited: all output is in
 }
 
 // A run in a process group of its own, as a shell starts a foreground job.
@@ -38,7 +39,10 @@ function start(command: string, args: string[]): Run {
   let err = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (err += d));
-  return { pid: child.pid!, out: () => out, err: () => err, exit: new Promise((r) => child.on('exit', (c, s) => r([c, s]))) };
+  return {
+    pid: child.pid!, out: () => out, err: () => err, exit: new Promise((r) => child.on('exit', (c, s) => r([c, s]))),
+    closed: new Promise((r) => child.on('close', () => r())),
+  };
 }
 
 async function until(test: () => boolean, ms: number): Promise<number> {
@@ -75,6 +79,7 @@ describe('signals', () => {
     await new Promise((r) => setTimeout(r, 800)); // a few more steps
     process.kill(-run.pid, 'SIGINT');
     const gone = await until(() => !groupAlive(run.pid), 10_000);
+    await run.closed;
     expect(run.err()).toMatch(/interrupt: saving a checkpoint after this step/);
     const saved = /interrupted at step (\d+): checkpoint saved/.exec(run.out());
     expect(saved, run.out()).not.toBeNull();
@@ -91,6 +96,7 @@ describe('signals', () => {
     process.kill(run.pid, 'SIGTERM');
     const gone = await until(() => !groupAlive(run.pid), 5_000);
     expect(gone).toBeLessThan(2_000); // a poll (250 ms), the step in progress (~300 ms), the save
+    await run.closed;
     expect(run.err()).toMatch(/the launcher is gone: saving a checkpoint/);
     const saved = /interrupted at step (\d+): checkpoint saved/.exec(run.out());
     expect(saved, run.out()).not.toBeNull();
@@ -98,9 +104,25 @@ describe('signals', () => {
     console.log(`SIGTERM to npx: all processes gone ${Math.round(gone)} ms after the signal`);
   });
 
+  it('a repeat of the signal within half a second (a launcher passing on what we already got) still saves', async () => {
+    const outDir = join(tmp(), 'out');
+    const run = start(process.execPath, ['--import', 'tsx', 'train.ts', ...slowSteps(outDir)]);
+    await until(() => /step 0 \|/.test(run.out()), 60_000);
+    process.kill(run.pid, 'SIGINT');
+    await new Promise((r) => setTimeout(r, 30));
+    process.kill(run.pid, 'SIGINT');
+    expect(await run.exit).toEqual([130, null]);
+    await run.closed;
+    const saved = /interrupted at step (\d+): checkpoint saved/.exec(run.out());
+    expect(saved, run.out()).not.toBeNull();
+    expect(loadCheckpointState(outDir).step).toBe(Number(saved![1]));
+  });
+
   it.each([['SIGTERM', 143], ['SIGHUP', 129], ['SIGINT', 130]] as const)('%s: checkpoint, exit %i; a second signal exits at once and the last checkpoint still loads', async (signal, code) => {
     const outDir = join(tmp(), 'out');
-    const run = start(process.execPath, ['--import', 'tsx', 'train.ts', ...slowSteps(outDir), '--save-interval', '1']);
+    // steps of ~1.2 s (batch 128), so a second press 0.6 s after the first falls inside the step
+    const data = slowSteps(outDir, 128);
+    const run = start(process.execPath, ['--import', 'tsx', 'train.ts', ...data, '--save-interval', '1']);
     await until(() => /step 0 \|/.test(run.out()), 60_000);
     await until(() => hasCheckpoint(outDir), 10_000);
     process.kill(run.pid, signal);
@@ -108,12 +130,14 @@ describe('signals', () => {
     const first = loadCheckpointState(outDir).step;
     expect(first).toBeGreaterThanOrEqual(1);
 
-    const again = start(process.execPath, ['--import', 'tsx', 'train.ts', ...slowSteps(outDir), '--save-interval', '1', '--resume']);
+    const again = start(process.execPath, ['--import', 'tsx', 'train.ts', ...data, '--save-interval', '1', '--resume']);
     await until(() => /resumed from/.test(again.out()) && loadCheckpointState(outDir).step > first, 60_000);
     process.kill(again.pid, signal);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 600)); // a second press, not a launcher's relay of the first
+    const t0 = performance.now();
     process.kill(again.pid, signal);
     expect((await again.exit)[0]).toBe(code);
+    expect(performance.now() - t0).toBeLessThan(500); // at once, not after the step
     expect(loadCheckpointState(outDir).step).toBeGreaterThan(first);
   });
 });
