@@ -120,8 +120,9 @@ describe('signals', () => {
 
   it.each([['SIGTERM', 143], ['SIGHUP', 129], ['SIGINT', 130]] as const)('%s: checkpoint, exit %i; a second signal exits at once and the last checkpoint still loads', async (signal, code) => {
     const outDir = join(tmp(), 'out');
-    // steps of ~1.2 s (batch 128), so a second press 0.6 s after the first falls inside the step
-    const data = slowSteps(outDir, 128);
+    // steps of ~2.5 s (batch 256), so a second press 0.6 s after the first falls inside the step
+    // even on a loaded machine
+    const data = slowSteps(outDir, 256);
     const run = start(process.execPath, ['--import', 'tsx', 'train.ts', ...data, '--save-interval', '1']);
     await until(() => /step 0 \|/.test(run.out()), 60_000);
     await until(() => hasCheckpoint(outDir), 10_000);
