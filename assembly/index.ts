@@ -6,6 +6,7 @@ export { gemmPackB, gemmRows, gemmPackSpan, gemmCols, gemmThreadScratchBytes,
 export { layernormForward, residualLayernormForward, layernormBackwardChunks } from './layernorm';
 export { sumChunks } from './reduce';
 export { geluForward, geluBackward } from './gelu';
+export { swigluForward, swigluBackward } from './swiglu';
 export { attentionForwardLse, attentionBackwardLse, attentionScratchBytes } from './attention';
 export { crossEntropyForward, crossEntropyBackward } from './crossentropy';
 export { embeddingForward, tokenEmbeddingBackward, positionEmbeddingBackward } from './embedding';

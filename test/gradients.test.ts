@@ -113,6 +113,42 @@ describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
     expectBitwiseEqual(s.readF32(dp, n), s.readF32(dx, n), 'in place');
   });
 
+  it('swiglu: dgate, dup (overwrite; in place over gate and dout); exact silu\' in the tails', () => {
+    const s = begin();
+    const n = 45;
+    const rng = new ref.Rng(5);
+    const gate = ref.randomArray(rng, n, 2.5);
+    const up = ref.randomArray(rng, n);
+    const dout = ref.randomArray(rng, n);
+    const L = () => ref.dot(ref.swigluForward(gate, up), dout);
+    const gp = s.f32(gate), upp = s.f32(up), dp = s.f32(dout);
+    const dgate = s.nan(n), dup = s.nan(n);
+    k.swigluBackward(dgate, dup, gp, upp, dp, 0, n);
+    expectClose(s.read(dgate, n), ref.finiteDifferences(L, gate, FD_EPS), { rtol: KERNEL_GRAD_RTOL }, 'dgate');
+    expectClose(s.read(dup, n), ref.finiteDifferences(L, up, FD_EPS), { rtol: KERNEL_GRAD_RTOL }, 'dup');
+    // split ranges, with dgate over gate and dup over dout
+    k.swigluBackward(gp, dp, gp, upp, dp, 0, 17);
+    k.swigluBackward(gp, dp, gp, upp, dp, 17, n);
+    expectBitwiseEqual(s.readF32(gp, n), s.readF32(dgate, n), 'dgate in place, split');
+    expectBitwiseEqual(s.readF32(dp, n), s.readF32(dup, n), 'dup in place, split');
+    // large |gate|: silu' = s (1 + a (1 - s)) is tiny for a << 0 and 1 + O(a e^-a) for
+    // a >> 0; each element to a few ulps of the f64 formula (a form with 1 - s computed
+    // as 1 - s, or with exp(-a) overflowing, is off by far more or NaN)
+    const tails = [-85, -60, -30, -17, -9, -3, 3, 9, 17, 30, 60, 85, 200, -200].map(Math.fround);
+    const m = tails.length;
+    const tp = s.f32(Float64Array.from(tails)), ones = s.f32(new Float64Array(m).fill(1));
+    const dt = s.nan(m), du = s.nan(m);
+    k.swigluBackward(dt, du, tp, ones, ones, 0, m);
+    const gotDerivative = s.read(dt, m), gotSilu = s.read(du, m);
+    for (let i = 0; i < m; i++) {
+      const slack = tails[i] < -87 ? 1e-35 : 0; // exp is clamped at e^-87.3 (a normal f32)
+      const want = ref.siluDerivative(tails[i]);
+      expect(Math.abs(gotDerivative[i] - want), `silu'(${tails[i]}) = ${gotDerivative[i]}, want ${want}`).toBeLessThanOrEqual(Math.abs(want) * 1e-5 + slack);
+      const silu = ref.siluScalar(tails[i]);
+      expect(Math.abs(gotSilu[i] - silu), `silu(${tails[i]}) = ${gotSilu[i]}, want ${silu}`).toBeLessThanOrEqual(Math.abs(silu) * 1e-6 + slack);
+    }
+  });
+
   describe.each([
     [2, 5, 12, 3],
     [1, 7, 10, 2],

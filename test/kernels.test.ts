@@ -171,6 +171,23 @@ describe.each(BUILDS)('%s kernels', (build) => {
     expectBitwiseEqual(s.readF32(out2, 37), s.readF32(out, 37), 'split');
   });
 
+  it('swigluForward matches the reference, including the saturated tails; ranges split exactly', () => {
+    const s = begin();
+    const n = 45;
+    const rng = new ref.Rng(11);
+    const gate = ref.randomArray(rng, n, 3);
+    gate.set([0, -0, 1e-6, -1e-6, 15, -15, 40, -40, 87, -87, 89, -89, 100, -100].map(Math.fround), 31);
+    const up = ref.randomArray(rng, n);
+    const gp = s.f32(gate), upp = s.f32(up);
+    const out = s.nan(n);
+    k.swigluForward(out, gp, upp, 0, n);
+    expectClose(s.read(out, n), ref.swigluForward(gate, up), { rtol: RTOL, floor: 1 }, 'swiglu');
+    const out2 = s.nan(n);
+    k.swigluForward(out2, gp, upp, 0, 13);
+    k.swigluForward(out2, gp, upp, 13, n);
+    expectBitwiseEqual(s.readF32(out2, n), s.readF32(out, n), 'split');
+  });
+
   describe.each([
     [2, 7, 12, 3],
     [1, 9, 20, 4],

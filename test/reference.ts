@@ -142,6 +142,26 @@ export function geluForward(x: NumArray): Vec {
   return y;
 }
 
+// ---------------------------------------------------------------- SwiGLU gate
+
+export function siluScalar(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+/** silu'(x) = s (1 + x (1 - s)), s = 1 / (1 + e^-x), in f64 (1 - s as e^-x s: no cancellation). */
+export function siluDerivative(x: number): number {
+  const s = 1 / (1 + Math.exp(-x));
+  const oneMinusS = x >= 0 ? Math.exp(-x) * s : 1 / (1 + Math.exp(x));
+  return s * (1 + x * oneMinusS);
+}
+
+/** silu(gate) * up, elementwise */
+export function swigluForward(gate: NumArray, up: NumArray): Vec {
+  const y = new Float64Array(gate.length);
+  for (let i = 0; i < gate.length; i++) y[i] = siluScalar(gate[i]) * up[i];
+  return y;
+}
+
 // ---------------------------------------------------------------- dropout
 
 function mix32(h: number): number {

@@ -24,6 +24,8 @@ export const kernelTable = {
   attentionBackwardLse: 'scratch+range',
   geluForward: 'range',
   geluBackward: 'range',
+  swigluForward: 'range',
+  swigluBackward: 'range',
   crossEntropyForward: 'range', // rows
   crossEntropyBackward: 'range',
   embeddingForward: 'range', // rows
