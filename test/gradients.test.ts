@@ -390,6 +390,64 @@ describe.each(BUILDS)('%s GPT gradients vs finite differences of the f64 referen
     checkModelGradients(model, ids, targets, loss, passMasks(model, p, seed, 0));
   });
 
+  /** Every parameter off its init value, so no bias or gain term hides. */
+  function perturb(model: GPT, seed: number): void {
+    const rng = new ref.Rng(seed);
+    for (const spec of model.layout.specs) {
+      const v = model.param(spec.name);
+      for (let i = 0; i < v.length; i++) v[i] = Math.fround(v[i] + 0.3 * rng.normal());
+    }
+  }
+
+  it.each([true, false])('SwiGLU MLP (hidden 13, bias: %s), away from init, every parameter', (bias) => {
+    const model = new GPT(engine, { ...TINY, bias, dropout: 0, activation: 'swiglu', mlpHidden: 13 }, B);
+    expect(model.layout.byName.has('h.0.mlp.c_gate.weight') && model.layout.byName.has('h.1.mlp.c_up.weight')).toBe(true);
+    model.init(50);
+    perturb(model, 51);
+    const { ids, targets } = batch(11, TINY.vocabSize, B * T);
+    model.zeroGrad();
+    const loss = model.forward(ids, targets, B, T);
+    model.backward();
+    checkModelGradients(model, ids, targets, loss);
+  });
+
+  it('SwiGLU with dropout 0.1 in training mode, against the reference with the same masks', () => {
+    const p = 0.1;
+    const seed = 52;
+    const model = new GPT(engine, { ...TINY, bias: true, dropout: p, activation: 'swiglu' }, B);
+    expect(model.param('h.0.mlp.c_gate.weight').length).toBe(64 * TINY.nEmbd); // round_up(8/3 * 8, 64)
+    model.init(seed);
+    perturb(model, 53);
+    const { ids, targets } = batch(12, TINY.vocabSize, B * T);
+    model.zeroGrad();
+    const loss = model.forward(ids, targets, B, T, { train: true });
+    model.backward();
+    checkModelGradients(model, ids, targets, loss, passMasks(model, p, seed, 0));
+  });
+
+  it('chunked LM head (3-row chunks over 10 rows), every parameter; loss and logits as the whole head', () => {
+    const config: GPTConfig = { ...TINY, bias: true, dropout: 0 };
+    const whole = new GPT(engine, config, B);
+    const chunked = new GPT(engine, config, B, { lmHeadChunk: 3 });
+    whole.init(54);
+    perturb(whole, 55);
+    chunked.params().set(whole.params());
+    const { ids, targets } = batch(13, TINY.vocabSize, B * T);
+    chunked.zeroGrad();
+    const loss = chunked.forward(ids, targets, B, T, { lossScale: 1 });
+    chunked.backward(1);
+    checkModelGradients(chunked, ids, targets, loss);
+    // a row's logits and loss do not depend on the other rows: the same bits
+    expect(loss).toBe(whole.forward(ids, targets, B, T));
+    chunked.forward(ids, null, B, T);
+    for (const i of [0, 4, 9]) expectBitwiseEqual(chunked.logitsRow(i), whole.logitsRow(i), `logits row ${i}`);
+    // the head computes its gradients in forward: backward needs the scale up front
+    chunked.forward(ids, targets, B, T);
+    expect(() => chunked.backward()).toThrow(/pass forward\(\.\.\., \{ lossScale \}\)/);
+    chunked.forward(ids, targets, B, T, { lossScale: 2 });
+    expect(() => chunked.backward(1)).toThrow(/with lossScale 2/);
+  });
+
   it('forward logits match the reference (batch below capacity, T below blockSize)', () => {
     const config: GPTConfig = { ...TINY, bias: true, dropout: 0 };
     const model = new GPT(engine, config, 3);

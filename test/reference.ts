@@ -351,6 +351,8 @@ export interface RefGPTConfig {
   nHead: number;
   nEmbd: number;
   bias: boolean;
+  activation?: 'gelu' | 'swiglu';
+  mlpHidden?: number;
 }
 
 /** Parameters by Hugging Face GPT-2 name, flat row-major. */
@@ -370,6 +372,7 @@ function getParam(params: RefParams, name: string): Float64Array {
  * parameter names and dropout sites. Embedding, nLayer pre-LN blocks
  *   x = x + dropout(attn.c_proj(attention(attn.c_attn(ln_1(x)))))
  *   x = x + dropout(mlp.c_proj(gelu(mlp.c_fc(ln_2(x)))))
+ * (or with SwiGLU: mlp.c_proj(silu(mlp.c_gate(h)) * mlp.c_up(h)), h = ln_2(x))
  * then ln_f and the LM head tied to wte. Returns the logits and the mean cross-entropy
  * (NaN without targets). ids, targets: [B, T] row-major.
  */
@@ -393,8 +396,16 @@ export function gptForward(
     const proj = matmulForward(a, P(attn.params.projWeight), Pb(attn.params.projBias), rows, C, C);
     x = add(x, dropoutForward(proj, M(attn.dropout.residual)));
     const h2 = layernormForward(x, P(ln2.params.weight), Pb(ln2.params.bias), rows, C).out;
-    const fc = matmulForward(h2, P(mlp.params.fcWeight), Pb(mlp.params.fcBias), rows, C, 4 * C);
-    const out = matmulForward(geluForward(fc), P(mlp.params.projWeight), Pb(mlp.params.projBias), rows, 4 * C, C);
+    const H = mlp.params.projWeight.shape[1];
+    let act: Vec;
+    if (mlp.activation === 'swiglu') {
+      const gate = matmulForward(h2, P(mlp.params.gateWeight), Pb(mlp.params.gateBias), rows, C, H);
+      const up = matmulForward(h2, P(mlp.params.upWeight), Pb(mlp.params.upBias), rows, C, H);
+      act = swigluForward(gate, up);
+    } else {
+      act = geluForward(matmulForward(h2, P(mlp.params.fcWeight), Pb(mlp.params.fcBias), rows, C, H));
+    }
+    const out = matmulForward(act, P(mlp.params.projWeight), Pb(mlp.params.projBias), rows, H, C);
     x = add(x, dropoutForward(out, M(mlp.dropout.residual)));
   }
   const hf = layernormForward(x, P(spec.lnf.params.weight), Pb(spec.lnf.params.bias), rows, C).out;

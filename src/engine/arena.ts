@@ -20,21 +20,23 @@ function alignUp(n: number, align: number): number {
 export class MemoryPlan {
   private top: number;
   readonly bytes: Record<MemoryCategory, number> = { parameters: 0, gradients: 0, optimizer: 0, activations: 0, scratch: 0 };
+  // the activations by what they are for (a label given when laid out), in first-use order
+  readonly activationParts = new Map<string, number>();
 
   constructor(readonly base: number) {
     this.top = base;
   }
 
-  tensor<D extends DType>(category: MemoryCategory, shape: readonly number[], dtype: D): Tensor<D> {
+  tensor<D extends DType>(category: MemoryCategory, shape: readonly number[], dtype: D, label?: string): Tensor<D> {
     const offset = this.top;
     this.top = alignUp(offset + bytesOf(dtype, elementCount(shape)), ARENA_ALIGN);
-    this.bytes[category] += this.top - offset;
+    this.count(category, this.top - offset, label);
     return tensorAt(offset, shape, dtype);
   }
 
   // Groups of tensors never live at the same time (each layer's backward scratch): each
   // group is laid out from the same start, and the largest is reserved.
-  overlay<D extends DType>(category: MemoryCategory, groups: Record<string, readonly number[]>[], dtype: D): Record<string, Tensor<D>>[] {
+  overlay<D extends DType>(category: MemoryCategory, groups: Record<string, readonly number[]>[], dtype: D, label?: string): Record<string, Tensor<D>>[] {
     const start = this.top;
     let end = start;
     const laid = groups.map((g) => {
@@ -49,8 +51,13 @@ export class MemoryPlan {
       return tensors;
     });
     this.top = end;
-    this.bytes[category] += end - start;
+    this.count(category, end - start, label);
     return laid;
+  }
+
+  private count(category: MemoryCategory, bytes: number, label: string | undefined): void {
+    this.bytes[category] += bytes;
+    if (label !== undefined && category === 'activations') this.activationParts.set(label, (this.activationParts.get(label) ?? 0) + bytes);
   }
 
   get end(): number {
@@ -61,9 +68,16 @@ export class MemoryPlan {
     return this.top - this.base;
   }
 
+  // One line by category; a second with the activations by label when they have some.
   describe(): string {
     const parts = CATEGORIES.map((c) => `${c} ${formatBytes(this.bytes[c])}`).join(', ');
-    return `memory plan: ${parts} = ${formatBytes(this.total)} of the 4 GiB wasm32 limit`;
+    const line = `memory plan: ${parts} = ${formatBytes(this.total)} of the 4 GiB wasm32 limit`;
+    if (this.activationParts.size === 0) return line;
+    const labelled = [...this.activationParts.values()].reduce((a, b) => a + b, 0);
+    const other = this.bytes.activations - labelled;
+    const items = [...this.activationParts].map(([label, bytes]) => `${label} ${formatBytes(bytes)}`);
+    if (other > 0) items.push(`other ${formatBytes(other)}`);
+    return `${line}\n  activations: ${items.join(', ')}`;
   }
 }
 

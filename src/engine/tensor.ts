@@ -62,6 +62,12 @@ export function rows<D extends DType>(t: Tensor<D>, n: number): Tensor<D> {
 }
 
 // Row i of a 2-D tensor, as a 1-D tensor.
+// rows [start, start + n) of a tensor
+export function rowRange<D extends DType>(t: Tensor<D>, start: number, n: number): Tensor<D> {
+  const width = elementCount(t.shape.slice(1));
+  return slice(t, start * width, [n, ...t.shape.slice(1)]);
+}
+
 export function row<D extends DType>(t: Tensor<D>, i: number): Tensor<D> {
   const width = t.shape[t.shape.length - 1];
   return slice(t, i * width, [width]);

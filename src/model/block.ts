@@ -9,7 +9,8 @@ import type { DropoutMask } from '../ops/random.ts';
 import type { Bound, F32, LayerSpec, Shape } from './layer.ts';
 import { layernormSpec, layernormLayerForward, layernormLayerForwardResidual, layernormLayerBackward, type LayerNormSpec } from './layernorm.ts';
 import { attentionSpec, attentionLayerForward, attentionLayerBackward, type AttentionSpec } from './attention.ts';
-import { mlpSpec, mlpLayerForward, mlpLayerBackward, type MLPSpec } from './mlp.ts';
+import { mlpSpec, mlpLayerForward, mlpLayerBackward, type MLP, type MLPSpec } from './mlp.ts';
+import { activationOf, mlpHiddenOf, type GPTConfig } from './config.ts';
 import { maskOf, type PassMasks } from './dropout.ts';
 
 export interface BlockSpec extends LayerSpec {
@@ -24,11 +25,7 @@ export interface BlockSpec extends LayerSpec {
   mlp: MLPSpec;
 }
 
-export interface BlockConfig {
-  nEmbd: number;
-  nHead: number;
-  bias: boolean;
-}
+export type BlockConfig = Pick<GPTConfig, 'nEmbd' | 'nHead' | 'bias' | 'activation' | 'mlpHidden'>;
 
 // block l for B sequences of up to T tokens at capacity
 export function blockSpec(l: number, c: BlockConfig, B: number, T: number): BlockSpec {
@@ -40,7 +37,7 @@ export function blockSpec(l: number, c: BlockConfig, B: number, T: number): Bloc
     ln1: layernormSpec(`${name}.ln_1`, C, R, c.bias),
     attn: attentionSpec(`${name}.attn`, C, c.nHead, B, T, c.bias),
     ln2: layernormSpec(`${name}.ln_2`, C, R, c.bias),
-    mlp: mlpSpec(`${name}.mlp`, C, R, c.bias),
+    mlp: mlpSpec(`${name}.mlp`, C, mlpHiddenOf(c), R, c.bias, activationOf(c)),
   };
 }
 
@@ -49,7 +46,7 @@ export interface BlockLayers {
   ln1: Bound<LayerNormSpec>;
   attn: Bound<AttentionSpec>;
   ln2: Bound<LayerNormSpec>;
-  mlp: Bound<MLPSpec>;
+  mlp: MLP;
 }
 
 // Model-wide buffers the block passes between its layers: a branch's output before it
@@ -60,8 +57,9 @@ export interface BlockWork {
   dNorm: F32; // [R, C]
 }
 
-// The block's input is self.saved.x; writes its output to out [R, C].
-export function blockForward(ops: OpContext, b: BlockLayers, out: F32, B: number, T: number, masks: PassMasks, w: BlockWork): void {
+// The block's input is self.saved.x; writes its output to out [R, C]. out null: a replay
+// for backward (recompute), which needs the saved activations but not the output.
+export function blockForward(ops: OpContext, b: BlockLayers, out: F32 | null, B: number, T: number, masks: PassMasks, w: BlockWork): void {
   const R = B * T;
   const x = rows(b.self.saved.x, R);
   const resid2 = rows(b.self.saved.resid2, R);
@@ -70,7 +68,7 @@ export function blockForward(ops: OpContext, b: BlockLayers, out: F32, B: number
   attentionLayerForward(ops, b.attn, branch, h1, B, T, maskOf(masks, b.attn.spec.dropout.probs));
   const h2 = layernormLayerForwardResidual(ops, b.ln2, resid2, x, branch, maskOf(masks, b.attn.spec.dropout.residual));
   mlpLayerForward(ops, b.mlp, branch, h2);
-  residualForward(ops, { out, a: resid2, b: branch }, maskOf(masks, b.mlp.spec.dropout.residual));
+  if (out) residualForward(ops, { out, a: resid2, b: branch }, maskOf(masks, b.mlp.spec.dropout.residual));
 }
 
 // dres [R, C] holds d(out) on entry and d(x) on return (the residual path carries it through).

@@ -12,7 +12,8 @@ import type { GPTConfig } from './config.ts';
 import type { ParameterLayout } from './parameters.ts';
 import type { Bound, F32, LayerSpec, Param, ParamDecl } from './layer.ts';
 import { layersOf, type GPTSpec } from './gpt-spec.ts';
-import type { BlockLayers, BlockWork } from './block.ts';
+import type { BlockLayers, BlockSpec, BlockWork } from './block.ts';
+import type { MLP } from './mlp.ts';
 import type { EmbeddingSpec } from './embedding.ts';
 import type { LayerNormSpec } from './layernorm.ts';
 import type { LMHeadSpec } from './lm-head.ts';
@@ -45,8 +46,14 @@ export interface ModelBuffers {
   ops: OpContext; // the ops' scratch
 }
 
+export type Recompute = 'none' | 'blocks';
+export const RECOMPUTE_MODES: readonly Recompute[] = ['none', 'blocks'];
+
 export interface PlanOptions {
   optimizer: boolean; // lay out AdamW's state too
+  // none: every block keeps its activations for backward; blocks: each block keeps
+  // only its input, and backward replays the block's forward into one shared set
+  recompute: Recompute;
 }
 
 export function planModel(
@@ -65,8 +72,8 @@ export function planModel(
   } : null;
 
   const layers = layersOf(spec);
-  const saved = new Map(layers.map((l) => [l, Object.fromEntries(Object.entries(l.saved).map(([k, shape]) => [k, act([...shape])]))]));
-  const shared = plan.overlay('activations', layers.map((l) => l.scratch), 'f32');
+  const saved = planSaved(plan, spec, options.recompute);
+  const shared = plan.overlay('activations', layers.map((l) => l.scratch), 'f32', 'backward scratch');
   const scratch = new Map(layers.map((l, i) => [l, shared[i]]));
   const param = (d: ParamDecl): Param => {
     const s = layout.byName.get(d.name);
@@ -84,7 +91,7 @@ export function planModel(
     params, grads, optimizer,
     layers: {
       embedding: bind(spec.embedding),
-      blocks: spec.blocks.map((b) => ({ self: bind(b), ln1: bind(b.ln1), attn: bind(b.attn), ln2: bind(b.ln2), mlp: bind(b.mlp) })),
+      blocks: spec.blocks.map((b) => ({ self: bind(b), ln1: bind(b.ln1), attn: bind(b.attn), ln2: bind(b.ln2), mlp: bind(b.mlp) as MLP })),
       lnf: bind(spec.lnf),
       lmHead: bind(spec.lmHead),
     },
@@ -95,4 +102,31 @@ export function planModel(
     dres: act([R, C]),
     ops: planOps(plan, engine, { rows: R, channels: C, seqLen: c.blockSize, headSize: C / c.nHead }),
   };
+}
+
+// Each layer's saved activations. With recompute 'blocks', every block keeps its own
+// input x, and all blocks share block 0's other tensors (backward replays each block's
+// forward into them before its backward).
+function planSaved(plan: MemoryPlan, spec: GPTSpec, recompute: Recompute): Map<LayerSpec, Record<string, F32>> {
+  const saved = new Map<LayerSpec, Record<string, F32>>();
+  const lay = (l: LayerSpec, label: string, skip: string[] = []) =>
+    Object.fromEntries(Object.entries(l.saved).filter(([k]) => !skip.includes(k)).map(([k, shape]) => [k, plan.tensor('activations', shape, 'f32', label)]));
+  const inner = (b: BlockSpec) => [b.ln1, b.attn, b.ln2, b.mlp];
+  const blockLabel = recompute === 'blocks' ? 'one block (replayed in backward)' : `saved by ${spec.blocks.length} blocks`;
+  saved.set(spec.embedding, lay(spec.embedding, 'embedding'));
+  spec.blocks.forEach((b, l) => {
+    const x = plan.tensor('activations', b.saved.x, 'f32', 'block inputs');
+    if (recompute === 'blocks' && l > 0) {
+      const first = spec.blocks[0];
+      saved.set(b, { ...saved.get(first)!, x });
+      inner(b).forEach((layer, i) => saved.set(layer, saved.get(inner(first)[i])!));
+    } else {
+      saved.set(b, { x, ...lay(b, blockLabel, ['x']) });
+      for (const layer of inner(b)) saved.set(layer, lay(layer, blockLabel));
+    }
+  });
+  saved.set(spec.lnf, lay(spec.lnf, 'ln_f'));
+  const head = spec.lmHead;
+  saved.set(head, lay(head, head.chunkRows > 0 ? `LM head (chunks of ${head.saved.logits[0]} rows)` : 'LM head logits'));
+  return saved;
 }

@@ -1,7 +1,10 @@
 // Model configuration, GPT-2 layout: token + learned position embedding,
-// pre-LayerNorm blocks, causal multi-head attention, GELU MLP (4x), final
-// LayerNorm, LM head tied to the token embedding. Defaults are the trainer's
-// (src/train/config.ts).
+// pre-LayerNorm blocks, causal multi-head attention, an MLP (GELU, 4x, as GPT-2; or
+// SwiGLU), final LayerNorm, LM head tied to the token embedding. Defaults are the
+// trainer's (src/train/config.ts).
+
+export const ACTIVATIONS = ['gelu', 'swiglu'] as const;
+export type Activation = (typeof ACTIVATIONS)[number];
 
 export interface GPTConfig {
   vocabSize: number; // set from the tokenizer
@@ -11,6 +14,29 @@ export interface GPTConfig {
   nEmbd: number; // must divide by nHead
   dropout: number; // on embeddings, attention probabilities and both residual branches
   bias: boolean; // biases in Linear and LayerNorm layers
+  activation?: Activation; // the MLP's (default gelu)
+  mlpHidden?: number; // the MLP's hidden width (default: defaultMlpHidden)
+}
+
+// GELU: 4 n_embd (GPT-2). SwiGLU has three matrices, not two: 8/3 n_embd, rounded up to
+// a multiple of 64, keeps its parameter count close to the GELU MLP's.
+export function defaultMlpHidden(activation: Activation, nEmbd: number): number {
+  return activation === 'swiglu' ? Math.ceil((8 / 3) * nEmbd / 64) * 64 : 4 * nEmbd;
+}
+
+export function activationOf(c: Pick<GPTConfig, 'activation'>): Activation {
+  return c.activation ?? 'gelu';
+}
+
+export function mlpHiddenOf(c: Pick<GPTConfig, 'activation' | 'mlpHidden' | 'nEmbd'>): number {
+  return c.mlpHidden ?? defaultMlpHidden(activationOf(c), c.nEmbd);
+}
+
+// The MLP's parameters per block (weights and biases).
+export function mlpParameterCount(activation: Activation, nEmbd: number, hidden: number, bias: boolean): number {
+  const matrices = activation === 'swiglu' ? 3 : 2;
+  const biases = bias ? (matrices - 1) * hidden + nEmbd : 0;
+  return matrices * nEmbd * hidden + biases;
 }
 
 export function validateGPTConfig(c: GPTConfig): void {
@@ -22,5 +48,8 @@ export function validateGPTConfig(c: GPTConfig): void {
   if (c.nEmbd % c.nHead !== 0) {
     throw new RangeError(`n_embd (${c.nEmbd}) must be a multiple of n_head (${c.nHead})`);
   }
+  if (!ACTIVATIONS.includes(activationOf(c))) throw new RangeError(`activation must be one of ${ACTIVATIONS.join(', ')}, got ${c.activation}`);
+  const hidden = mlpHiddenOf(c);
+  if (!Number.isInteger(hidden) || hidden < 1) throw new RangeError(`mlpHidden must be a positive integer, got ${hidden}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new RangeError(`dropout must be in [0, 1), got ${c.dropout}`);
 }

@@ -9,13 +9,13 @@ import { zeroFill } from '../ops/elementwise.ts';
 import { initialize, DEFAULT_INIT, type InitOptions } from './init.ts';
 import { validateGPTConfig, type GPTConfig } from './config.ts';
 import { layoutOf, type ParameterLayout, type ParamSpec } from './parameters.ts';
-import { planModel, type ModelBuffers, type PlanOptions } from './buffers.ts';
+import { planModel, type ModelBuffers, type PlanOptions, type Recompute } from './buffers.ts';
 import { gptSpec, dropoutSites, type GPTSpec } from './gpt-spec.ts';
 import { dropoutMasks, noDropout, maskOf, type PassMasks } from './dropout.ts';
 import { embeddingLayerForward, embeddingLayerBackward } from './embedding.ts';
 import { blockForward, blockBackward } from './block.ts';
 import { layernormLayerForward, layernormLayerBackward } from './layernorm.ts';
-import { lmHeadForward, lmHeadLoss, lmHeadBackward } from './lm-head.ts';
+import { lmHeadForward, lmHeadLoss, lmHeadBackward, lmHeadChunkedLoss, lmHeadRowLogits } from './lm-head.ts';
 
 type F32 = Tensor<'f32'>;
 
@@ -25,15 +25,26 @@ interface Pass {
   T: number;
   masks: PassMasks;
   hasTargets: boolean;
+  // chunked LM head: the scale its gradients were computed at during forward, or null
+  headGradScale: number | null;
 }
 
 export interface ForwardOptions {
   train?: boolean; // dropout on (when config.dropout > 0)
+  // The scale the backward() that follows will be given. A chunked LM head never keeps
+  // its logits: it computes its own gradients during forward, at this scale (backward
+  // must then get the same). Without it, a chunked forward only scores.
+  lossScale?: number;
 }
 
 export interface GPTOptions {
   // lay out AdamW's moments beside the model (default true; false for inference only)
   optimizer?: boolean;
+  // activation recompute (gradient checkpointing): none (default) or blocks (buffers.ts)
+  recompute?: Recompute;
+  // rows per LM-head chunk in a pass with targets; 0 (default) = the whole [B*T, V]
+  // logits at once (lm-head.ts)
+  lmHeadChunk?: number;
 }
 
 // The dropout state: masks are keyed by (seed, pass), pass counting training forwards.
@@ -49,6 +60,8 @@ export class GPT {
   readonly batchSize: number; // capacity in sequences
   readonly buffers: ModelBuffers;
   readonly dropoutSites: readonly string[];
+  readonly recompute: Recompute;
+  readonly lmHeadChunk: number;
   private dropoutSeed = 0;
   private dropoutPass = 0;
   private last: Pass | null = null;
@@ -56,22 +69,26 @@ export class GPT {
   // The memory a model of this shape needs, laid out but not allocated (to print or
   // refuse before allocating): the constructor commits exactly this plan.
   static plan(engine: Engine, config: GPTConfig, batchSize: number, options: GPTOptions = {}): MemoryPlan {
-    checkShape(config, batchSize);
+    checkShape(config, batchSize, options);
     const plan = engine.arena.plan();
-    const spec = gptSpec(config, batchSize);
-    planModel(plan, engine, config, spec, layoutOf(spec), batchSize, planOptions(options));
+    const o = planOptions(options);
+    const spec = gptSpec(config, batchSize, o.lmHeadChunk);
+    planModel(plan, engine, config, spec, layoutOf(spec), batchSize, o);
     return plan;
   }
 
   constructor(readonly engine: Engine, config: GPTConfig, batchSize: number, options: GPTOptions = {}) {
-    checkShape(config, batchSize);
+    checkShape(config, batchSize, options);
     this.config = { ...config };
     this.batchSize = batchSize;
-    this.spec = gptSpec(this.config, batchSize);
+    const o = planOptions(options);
+    this.recompute = o.recompute;
+    this.lmHeadChunk = o.lmHeadChunk;
+    this.spec = gptSpec(this.config, batchSize, o.lmHeadChunk);
     this.layout = layoutOf(this.spec);
     this.dropoutSites = dropoutSites(this.spec);
     const plan = engine.arena.plan();
-    this.buffers = planModel(plan, engine, this.config, this.spec, this.layout, batchSize, planOptions(options));
+    this.buffers = planModel(plan, engine, this.config, this.spec, this.layout, batchSize, o);
     engine.arena.commit(plan);
     this.params().fill(0);
     this.grads().fill(0);
@@ -149,21 +166,35 @@ export class GPT {
     const targetsT = prefix(this.buffers.targets, [R]);
     if (targets) copyIds(this.engine.view(targetsT), targets, c.vocabSize, 'target');
     const masks = this.masksForPass(options.train === true);
+    this.last = null;
 
-    // each block's input buffer is written by the layer before it
-    const inputs = [...layers.blocks.map((b) => rows(b.self.saved.x, R)), rows(this.buffers.out, R)];
+    const inputs = this.blockInputs(R);
     embeddingLayerForward(ops, layers.embedding, prefix(inputs[0], [B, T, c.nEmbd]), idsT, maskOf(masks, layers.embedding.spec.dropout.out));
     layers.blocks.forEach((b, l) => blockForward(ops, b, inputs[l + 1], B, T, masks, this.buffers.work));
     const h = layernormLayerForward(ops, layers.lnf, inputs[c.nLayer]);
-    lmHeadForward(ops, layers.lmHead, layers.embedding.params.wte, h);
-    this.last = { B, T, masks, hasTargets: targets !== null };
-    return targets ? lmHeadLoss(ops, layers.lmHead, targetsT) : NaN;
+    let loss = NaN;
+    let headGradScale: number | null = null;
+    if (this.lmHeadChunk === 0) {
+      lmHeadForward(ops, layers.lmHead, layers.embedding.params.wte, h);
+      if (targets) loss = lmHeadLoss(ops, layers.lmHead, targetsT);
+    } else if (targets) {
+      // the head's backward runs now, chunk by chunk; dNorm holds its dx until backward()
+      headGradScale = options.lossScale ?? null;
+      const grad = headGradScale === null ? null : { dx: rows(this.buffers.work.dNorm, R), dloss: headGradScale / R };
+      loss = lmHeadChunkedLoss(ops, layers.lmHead, layers.embedding.params.wte, h, targetsT, grad);
+    }
+    this.last = { B, T, masks, hasTargets: targets !== null, headGradScale };
+    return loss;
   }
 
   // Gradients of (lossScale * mean loss) of the last forward are added to grads().
   backward(lossScale = 1): void {
     const last = this.last;
     if (!last || !last.hasTargets) throw new Error('backward() needs a forward() with targets first (one backward per forward: it consumes the logits)');
+    if (this.lmHeadChunk > 0 && last.headGradScale !== lossScale) {
+      throw new Error(`backward(${lossScale}) after a chunked-LM-head forward ${last.headGradScale === null ? 'without lossScale' : `with lossScale ${last.headGradScale}`}: ` +
+        'the head computes its gradients during forward, so pass forward(..., { lossScale }) with the same scale');
+    }
     this.last = null;
     const c = this.config;
     const { B, T, masks } = last;
@@ -172,16 +203,33 @@ export class GPT {
     const dNorm = rows(work.dNorm, R);
     const dres = rows(this.buffers.dres, R);
 
-    lmHeadBackward(ops, layers.lmHead, layers.embedding.params.wte, dNorm, rows(layers.lnf.saved.out, R), prefix(this.buffers.targets, [R]), lossScale / R);
+    if (this.lmHeadChunk === 0) {
+      lmHeadBackward(ops, layers.lmHead, layers.embedding.params.wte, dNorm, rows(layers.lnf.saved.out, R), prefix(this.buffers.targets, [R]), lossScale / R);
+    }
     zeroFill(ops, dres);
     layernormLayerBackward(ops, layers.lnf, dres, dNorm, rows(this.buffers.out, R));
-    for (let l = c.nLayer - 1; l >= 0; l--) blockBackward(ops, layers.blocks[l], dres, B, T, masks, work);
+    for (let l = c.nLayer - 1; l >= 0; l--) {
+      // recompute: the shared block buffers hold the last block's forward; replay the others
+      if (this.recompute === 'blocks' && l < c.nLayer - 1) blockForward(ops, layers.blocks[l], null, B, T, masks, work);
+      blockBackward(ops, layers.blocks[l], dres, B, T, masks, work);
+    }
     embeddingLayerBackward(ops, layers.embedding, prefix(dres, [B, T, c.nEmbd]), prefix(this.buffers.ids, [B, T]), maskOf(masks, layers.embedding.spec.dropout.out));
   }
 
-  // logits of row i of the last forward ([V] floats)
+  // logits of row i of the last forward ([V] floats). With a chunked head they are
+  // computed here, for this row alone (valid until the next call).
   logitsRow(i: number): Float32Array {
-    return this.engine.view(row(this.buffers.layers.lmHead.saved.logits, i));
+    const head = this.buffers.layers.lmHead;
+    if (this.lmHeadChunk === 0) return this.engine.view(row(head.saved.logits, i));
+    const R = this.buffers.layers.lnf.saved.out.shape[0];
+    if (!(Number.isInteger(i) && i >= 0 && i < R)) throw new RangeError(`row ${i} is outside [0, ${R})`);
+    const x = this.buffers.layers.lnf.saved.out;
+    return this.engine.view(lmHeadRowLogits(this.buffers.ops, head, this.buffers.layers.embedding.params.wte, x, i));
+  }
+
+  // Each block's input buffer (written by the layer before it), then the last block's output.
+  private blockInputs(R: number): F32[] {
+    return [...this.buffers.layers.blocks.map((b) => rows(b.self.saved.x, R)), rows(this.buffers.out, R)];
   }
 
   private masksForPass(train: boolean): PassMasks {
@@ -191,13 +239,16 @@ export class GPT {
   }
 }
 
-function checkShape(config: GPTConfig, batchSize: number): void {
+function checkShape(config: GPTConfig, batchSize: number, options: GPTOptions): void {
   validateGPTConfig(config);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
+  const { recompute, lmHeadChunk } = planOptions(options);
+  if (recompute !== 'none' && recompute !== 'blocks') throw new RangeError(`recompute must be none or blocks, got ${recompute}`);
+  if (!Number.isInteger(lmHeadChunk) || lmHeadChunk < 0) throw new RangeError(`lmHeadChunk must be a non-negative integer, got ${lmHeadChunk}`);
 }
 
-function planOptions(options: GPTOptions): PlanOptions {
-  return { optimizer: options.optimizer ?? true };
+function planOptions(options: GPTOptions): PlanOptions & { lmHeadChunk: number } {
+  return { optimizer: options.optimizer ?? true, recompute: options.recompute ?? 'none', lmHeadChunk: options.lmHeadChunk ?? 0 };
 }
 
 // Copies token ids into the model's i32 buffer, refusing ids outside the vocabulary.

@@ -9,8 +9,9 @@ export function linearForward(ops: OpContext, w: Param, b: Param | null, out: F3
   matmulForward(ops, { out, inp: x, weight: w.value, bias: b?.value ?? null });
 }
 
-// dW += dout^T x, db += the sum of dout's rows; then dx = dout W (overwritten)
-export function linearBackward(ops: OpContext, w: Param, b: Param | null, dx: F32, dout: F32, x: F32): void {
+// dW += dout^T x, db += the sum of dout's rows; then dx = dout W (overwritten, or added
+// to with accumulateDx: an input that feeds two Linears, as SwiGLU's gate and up)
+export function linearBackward(ops: OpContext, w: Param, b: Param | null, dx: F32, dout: F32, x: F32, accumulateDx = false): void {
   matmulBackwardWeights(ops, { dweight: w.grad, dbias: b?.grad ?? null, dout, inp: x });
-  matmulBackwardInput(ops, { dinp: dx, dout, weight: w.value, accumulate: false });
+  matmulBackwardInput(ops, { dinp: dx, dout, weight: w.value, accumulate: accumulateDx });
 }
