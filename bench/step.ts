@@ -2,14 +2,17 @@
 // token ids, per config. Train tok/s = B*T / median step time after warm-up.
 // Each config runs at every thread count in --threads, in one process, steps taking
 // turns, so the speed-ups are measured side by side; also the cost of an empty
-// parallel dispatch.
-//   npx tsx bench/step.ts [--config S,M,L] [--threads 1,2] [--steps N] [--warmup N] [--kernels auto|simd|relaxed] [--profile] [--quick] [--json F]
+// parallel dispatch. --modes compares memory modes the same way (recompute:lm-head-chunk,
+// e.g. none:0,blocks:0,none:256), each at every thread count.
+//   npx tsx bench/step.ts [--config S,M,L] [--threads 1,2] [--modes none:0,...] [--activation gelu|swiglu]
+//     [--block-size N] [--batch-size N] [--steps N] [--warmup N] [--kernels auto|simd|relaxed] [--profile] [--quick] [--json F]
 import { writeFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Engine } from '../src/engine/engine.ts';
 import { Rng } from '../src/engine/random.ts';
-import { GPT } from '../src/model/gpt.ts';
+import { GPT, type GPTOptions } from '../src/model/gpt.ts';
+import type { Activation } from '../src/model/config.ts';
 import { AdamW } from '../src/train/optimizer.ts';
 import { median } from '../src/train/log.ts';
 import { formatBytes } from '../src/engine/arena.ts';
@@ -21,6 +24,10 @@ const args = yargs(hideBin(process.argv))
   .options({
     config: { type: 'string', default: 'S,M,L', describe: 'comma-separated configs' },
     threads: { type: 'string', default: '1,2', describe: 'comma-separated thread counts' },
+    modes: { type: 'string', default: 'none:0', describe: 'comma-separated memory modes, recompute:lm-head-chunk (none|blocks : rows, 0 = whole head)' },
+    activation: { type: 'string', choices: ['gelu', 'swiglu'], default: 'gelu', describe: 'the MLP of every config' },
+    'block-size': { type: 'number', describe: 'override the configs\' block size' },
+    'batch-size': { type: 'number', describe: 'override the configs\' batch size' },
     steps: { type: 'number', default: 10, describe: 'timed steps per config' },
     warmup: { type: 'number', default: 3, describe: 'untimed steps first (wasm tier-up)' },
     kernels: { type: 'string', choices: ['auto', 'simd', 'relaxed'], default: 'auto' },
@@ -34,6 +41,11 @@ const args = yargs(hideBin(process.argv))
 const threadCounts = args.threads.split(',').map(Number);
 const names = (args.quick ? 'S' : args.config).split(',').map((s) => s.trim().toUpperCase()) as (keyof typeof benchConfigs)[];
 const steps = args.quick ? 5 : args.steps;
+const modes = args.modes.split(',').map((m) => {
+  const [recompute, chunk] = m.trim().split(':');
+  if ((recompute !== 'none' && recompute !== 'blocks') || !(Number(chunk) >= 0)) throw new Error(`--modes: ${m} is not recompute:chunk (e.g. blocks:256)`);
+  return { label: `recompute ${recompute}, lm-head-chunk ${chunk}`, options: { recompute, lmHeadChunk: Number(chunk) } as GPTOptions };
+});
 
 // Groups kernel names into where a step spends its time.
 const family = (name: string): string =>
@@ -89,6 +101,7 @@ for (const threads of threadCounts.filter((t) => t > 1)) {
 // hits every thread count alike and the speed-up is the median of per-round ratios.
 interface Runner {
   threads: number;
+  mode: (typeof modes)[number];
   engine: Engine;
   model: GPT;
   opt: AdamW;
@@ -98,20 +111,26 @@ interface Runner {
 }
 
 for (const name of names) {
-  const cfg = benchConfigs[name];
-  if (!cfg) throw new Error(`unknown config ${name} (use S, M or L)`);
+  const preset = benchConfigs[name];
+  if (!preset) throw new Error(`unknown config ${name} (use S, M or L)`);
+  const cfg = {
+    model: { ...preset.model, blockSize: args['block-size'] ?? preset.model.blockSize, activation: args.activation as Activation },
+    batchSize: args['batch-size'] ?? preset.batchSize,
+  };
   const B = cfg.batchSize;
   const T = cfg.model.blockSize;
   const runners: Runner[] = [];
   for (const threads of threadCounts) {
-    const engine = await Engine.create({ kernels: args.kernels as KernelBuild | 'auto', threads });
-    const times = new Map<string, number>();
-    const perKernel = new Map<string, number>();
-    if (args.profile) profile(engine, times, perKernel);
-    const model = new GPT(engine, cfg.model, B);
-    model.init(1);
-    const opt = new AdamW(model, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
-    runners.push({ threads, engine, model, opt, times, perKernel, stepMs: [] });
+    for (const mode of modes) {
+      const engine = await Engine.create({ kernels: args.kernels as KernelBuild | 'auto', threads });
+      const times = new Map<string, number>();
+      const perKernel = new Map<string, number>();
+      if (args.profile) profile(engine, times, perKernel);
+      const model = new GPT(engine, cfg.model, B, mode.options);
+      model.init(1);
+      const opt = new AdamW(model, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+      runners.push({ threads, mode, engine, model, opt, times, perKernel, stepMs: [] });
+    }
   }
   const rng = new Rng(2);
   const x = new Int32Array(B * T);
@@ -122,8 +141,8 @@ for (const name of names) {
       if (s === args.warmup) { r.times.clear(); r.perKernel.clear(); }
       const t0 = performance.now();
       r.model.zeroGrad();
-      r.model.forward(x, y, B, T, { train: true });
-      r.model.backward();
+      r.model.forward(x, y, B, T, { train: true, lossScale: 1 });
+      r.model.backward(1);
       const norm = r.opt.gradNorm();
       r.opt.step(1e-4, norm > 1 ? 1 / norm : 1);
       const ms = performance.now() - t0;
@@ -140,14 +159,17 @@ for (const name of names) {
     const ms = median(stepMs);
     const tokPerS = (B * T * 1000) / ms;
     const row: Record<string, unknown> = {
-      config: name, kernels: engine.build, threads, params: model.numParams, ms_per_step: ms, tok_per_s: tokPerS,
+      config: name, kernels: engine.build, threads, block_size: T, batch_size: B, activation: args.activation, ...r.mode.options,
+      params: model.numParams, ms_per_step: ms, tok_per_s: tokPerS,
       arena_bytes: engine.arena.peakBytes, rss_bytes: process.resourceUsage().maxRSS * 1024,
     };
+    const modeText = modes.length > 1 ? `, ${r.mode.label}` : '';
     let line = `${name}: ${Math.round(tokPerS)} tok/s, ${ms.toFixed(1)} ms/step (median of ${steps}), ` +
-      `${(model.numParams / 1e6).toFixed(1)}M params, arena ${formatBytes(engine.arena.peakBytes)}, kernels ${engine.build}, ${threads} thread${threads > 1 ? 's' : ''}`;
+      `${(model.numParams / 1e6).toFixed(1)}M params, arena ${formatBytes(engine.arena.peakBytes)}, kernels ${engine.build}, ${threads} thread${threads > 1 ? 's' : ''}${modeText}`;
     if (r !== base) {
       row.speedup = median(stepMs.map((t, i) => base.stepMs[i] / t));
-      line += `, ${(row.speedup as number).toFixed(2)}x vs ${base.threads} thread (median of per-round ratios)`;
+      const baseText = `${base.threads} thread${base.threads > 1 ? 's' : ''}${modes.length > 1 ? `, ${base.mode.label}` : ''}`;
+      line += `, ${(row.speedup as number).toFixed(2)}x vs ${baseText} (median of per-round ratios)`;
     }
     if (args.profile) {
       const total = stepMs.reduce((a, b) => a + b, 0);

@@ -10,6 +10,8 @@ import { MAX_THREADS } from '../engine/protocol.ts';
 import { TOKENIZER_KINDS, type TokenizerKind } from '../data/tokenizer.ts';
 import { CLEAN_MODES, type CleanMode } from '../data/clean.ts';
 import { INIT_SCHEMES, type InitScheme } from '../model/init.ts';
+import { ACTIVATIONS, defaultMlpHidden, type Activation } from '../model/config.ts';
+import { RECOMPUTE_MODES, type Recompute } from '../model/buffers.ts';
 
 export interface TrainConfig {
   // data
@@ -26,6 +28,8 @@ export interface TrainConfig {
   blockSize: number;
   dropout: number;
   bias: boolean;
+  activation: Activation; // the MLP's: gelu (GPT-2) or swiglu
+  mlpHidden: number; // the MLP's hidden width
   init: InitScheme; // weight initialization
   initStd: number; // for --init normal
   // optimization
@@ -40,6 +44,9 @@ export interface TrainConfig {
   beta1: number;
   beta2: number;
   gradClip: number; // 0 = off
+  // memory
+  recompute: Recompute; // activation recompute (gradient checkpointing)
+  lmHeadChunk: number; // rows per LM-head chunk in training; 0 = the whole [B*T, V] logits
   // evaluation, sampling, output
   evalInterval: number;
   evalIters: number; // batches per split per evaluation
@@ -62,7 +69,7 @@ export interface TrainConfig {
   findLrFirst: boolean; // sweep, then train with the steepest-descent suggestion
 }
 
-export type OptionGroup = 'Data' | 'Model' | 'Optimization' | 'Evaluation and output' | 'Learning-rate finder';
+export type OptionGroup = 'Data' | 'Model' | 'Optimization' | 'Memory' | 'Evaluation and output' | 'Learning-rate finder';
 
 // One option: its flag, help, default, and what values it takes. A check returns what
 // the value must be, or null when it is fine; it sees the whole config (for options
@@ -131,6 +138,15 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
     flag: 'bias', group: 'Model', type: 'boolean', default: true, describe: 'biases in Linear and LayerNorm layers (--no-bias to drop)',
     check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
   },
+  activation: {
+    flag: 'activation', group: 'Model', type: 'string', default: 'gelu', choices: ACTIVATIONS, check: oneOf(ACTIVATIONS),
+    describe: 'MLP: gelu (c_proj(gelu(c_fc x)), GPT-2) or swiglu (c_proj(silu(c_gate x) * c_up x))',
+  },
+  mlpHidden: {
+    flag: 'mlp-hidden', group: 'Model', type: 'number', default: 512, check: positiveInt,
+    describe: 'the MLP\'s hidden width',
+    derived: { text: '4 x --n-embd for gelu; 8/3 x --n-embd rounded up to a multiple of 64 for swiglu (about the same parameters)', from: (c) => defaultMlpHidden(c.activation, c.nEmbd) },
+  },
 
   init: {
     flag: 'init', group: 'Model', type: 'string', default: 'gpt2', choices: INIT_SCHEMES, check: oneOf(INIT_SCHEMES),
@@ -166,6 +182,15 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
   gradClip: {
     flag: 'grad-clip', group: 'Optimization', type: 'number', default: 1.0, describe: 'clip the global gradient norm (0 = off)',
     check: (v) => (v >= 0 && Number.isFinite(v) ? null : 'a non-negative number (0 turns clipping off)'),
+  },
+
+  recompute: { mayChangeOnResume: true,
+    flag: 'recompute', group: 'Memory', type: 'string', default: 'none', choices: RECOMPUTE_MODES, check: oneOf(RECOMPUTE_MODES),
+    describe: 'activation recompute: none keeps every block\'s activations for backward; blocks keeps each block\'s input and replays its forward in backward (same gradients, bit for bit; ~1/3 more compute, a fraction of the memory)',
+  },
+  lmHeadChunk: { mayChangeOnResume: true,
+    flag: 'lm-head-chunk', group: 'Memory', type: 'number', default: 256, check: nonNegativeInt,
+    describe: 'rows per LM-head chunk in training: the [batch x block, vocab] logits are never all kept (0 = keep them all; chunks change wte\'s gradient in its last bits only)',
   },
 
   evalInterval: { mayChangeOnResume: true, flag: 'eval-interval', group: 'Evaluation and output', type: 'number', default: 60, describe: 'steps between evaluations', check: positiveInt },
@@ -232,10 +257,12 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
 export const OPTION_KEYS = Object.keys(OPTIONS) as (keyof TrainConfig)[];
 
 // The options a resumed run must share with its checkpoint's, and the first that differs.
+// An option the checkpoint does not record (it predates the option) counts as its default.
 export function resumeMismatch(saved: Record<string, unknown>, c: TrainConfig): { key: keyof TrainConfig; saved: unknown; now: unknown } | null {
+  const full = resolveTrainConfig(Object.fromEntries(Object.entries(saved).filter(([k]) => k in OPTIONS)) as Partial<TrainConfig>);
   for (const key of OPTION_KEYS) {
     if ((OPTIONS[key] as OptionSpec<unknown>).mayChangeOnResume) continue;
-    if (JSON.stringify(saved[key]) !== JSON.stringify(c[key])) return { key, saved: saved[key], now: c[key] };
+    if (JSON.stringify(full[key]) !== JSON.stringify(c[key])) return { key, saved: full[key], now: c[key] };
   }
   return null;
 }

@@ -51,7 +51,7 @@ export function trainStep(state: TrainState, lr: number): StepResult {
   let loss = 0;
   for (let micro = 0; micro < gradAccum; micro++) {
     batches.next(x, y);
-    loss += model.forward(x, y, B, T, { train: true }) / gradAccum;
+    loss += model.forward(x, y, B, T, { train: true, lossScale: 1 / gradAccum }) / gradAccum;
     model.backward(1 / gradAccum);
   }
   const gradNorm = optimizer.gradNorm();

@@ -5,8 +5,8 @@ import { Engine } from '../engine/engine.ts';
 import { buildSupported } from '../engine/wasm.ts';
 import { formatBytes, WASM32_LIMIT, type MemoryPlan } from '../engine/arena.ts';
 import { Rng } from '../engine/random.ts';
-import { GPT } from '../model/gpt.ts';
-import type { GPTConfig } from '../model/config.ts';
+import { GPT, type GPTOptions } from '../model/gpt.ts';
+import { defaultMlpHidden, mlpParameterCount, type GPTConfig } from '../model/config.ts';
 import { buildDataset, type Dataset } from '../data/pipeline.ts';
 import { BatchSampler, type TokenArray } from '../data/dataset.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
@@ -77,21 +77,34 @@ export function prepareData(config: TrainConfig): PreparedData {
 }
 
 export function modelConfigFor(config: TrainConfig, vocabSize: number): GPTConfig {
-  const { blockSize, nLayer, nHead, nEmbd, dropout, bias } = config;
-  return { vocabSize, blockSize, nLayer, nHead, nEmbd, dropout, bias };
+  const { blockSize, nLayer, nHead, nEmbd, dropout, bias, activation, mlpHidden } = config;
+  return { vocabSize, blockSize, nLayer, nHead, nEmbd, dropout, bias, activation, mlpHidden };
 }
 
-// The memory plan before anything is allocated; a plan over the wasm32 limit is refused.
-export function checkMemoryPlan(engine: Engine, modelConfig: GPTConfig, batchSize: number): MemoryPlan {
-  const plan = GPT.plan(engine, modelConfig, batchSize);
-  if (plan.end > WASM32_LIMIT) {
-    throw new ConfigError(
-      `memory plan needs ${formatBytes(plan.total)}, over the 4 GiB wasm32 limit ` +
-      `(parameters ${formatBytes(plan.bytes.parameters)}, activations ${formatBytes(plan.bytes.activations)}): ` +
-      'use a smaller --batch-size, --block-size, --n-embd or --n-layer',
-    );
-  }
-  return plan;
+// How the model lays out its memory for training (the options of the Memory group).
+export function modelOptionsFor(config: Pick<TrainConfig, 'recompute' | 'lmHeadChunk'>): GPTOptions {
+  return { recompute: config.recompute, lmHeadChunk: config.lmHeadChunk };
+}
+
+// The memory plan before anything is allocated; a plan over the wasm32 limit is refused,
+// naming the memory options that would make it fit when there are some.
+export function checkMemoryPlan(engine: Engine, modelConfig: GPTConfig, batchSize: number, options: GPTOptions = {}): MemoryPlan {
+  const plan = GPT.plan(engine, modelConfig, batchSize, options);
+  if (plan.end <= WASM32_LIMIT) return plan;
+  const tries: { flags: string; options: GPTOptions }[] = [];
+  const recompute = options.recompute ?? 'none';
+  const chunk = options.lmHeadChunk ?? 0;
+  const chunkTry = Math.min(256, batchSize * modelConfig.blockSize);
+  if (recompute === 'none') tries.push({ flags: '--recompute blocks', options: { ...options, recompute: 'blocks' } });
+  if (chunk === 0) tries.push({ flags: `--lm-head-chunk ${chunkTry}`, options: { ...options, lmHeadChunk: chunkTry } });
+  if (recompute === 'none' && chunk === 0) tries.push({ flags: `--recompute blocks --lm-head-chunk ${chunkTry}`, options: { ...options, recompute: 'blocks', lmHeadChunk: chunkTry } });
+  const fit = tries.map((t) => ({ ...t, plan: GPT.plan(engine, modelConfig, batchSize, t.options) })).find((t) => t.plan.end <= WASM32_LIMIT);
+  const fix = fit ? `${fit.flags} makes it fit (${formatBytes(fit.plan.total)}), or use` : 'use';
+  throw new ConfigError(
+    `memory plan needs ${formatBytes(plan.total)}, over the 4 GiB wasm32 limit ` +
+    `(parameters ${formatBytes(plan.bytes.parameters)}, activations ${formatBytes(plan.bytes.activations)}): ` +
+    `${fix} a smaller --batch-size, --block-size, --n-embd or --n-layer`,
+  );
 }
 
 // SHA-256 of the parameters' fp32 bytes: equal hashes = bitwise-equal weights.
@@ -179,9 +192,11 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
   const print = io.print;
   const started = performance.now();
   // sizes that cannot fit, and where the run writes, are checked before any data is read
-  const least = minimumTrainingBytes({ ...modelConfigFor(config, 1) }, config.batchSize);
+  const least = minimumTrainingBytes(modelConfigFor(config, 1), config.batchSize, config.recompute);
   if (least > WASM32_LIMIT) {
-    throw new ConfigError(`this model needs at least ${formatBytes(least)}, over the 4 GiB wasm32 limit: use a smaller --n-layer, --n-embd, --block-size or --batch-size`);
+    const recomputeMayFit = config.recompute === 'none' && minimumTrainingBytes(modelConfigFor(config, 1), config.batchSize, 'blocks') <= WASM32_LIMIT;
+    throw new ConfigError(`this model needs at least ${formatBytes(least)}, over the 4 GiB wasm32 limit: ` +
+      `${recomputeMayFit ? 'try --recompute blocks, or ' : ''}use a smaller --n-layer, --n-embd, --block-size or --batch-size`);
   }
   if (config.threads > availableParallelism()) {
     stderrWarn(`warning: --threads ${config.threads} is more than this machine's ${availableParallelism()} cores: expect it to be slower, not faster`);
@@ -209,12 +224,17 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
     const engine = await Engine.create({ kernels: config.kernels, threads: config.threads });
     disposeEngine = () => engine.dispose();
     const modelConfig = modelConfigFor(config, tokenizer.vocabSize);
-    const plan = checkMemoryPlan(engine, modelConfig, config.batchSize);
-    const model = new GPT(engine, modelConfig, config.batchSize);
+    const plan = checkMemoryPlan(engine, modelConfig, config.batchSize, modelOptionsFor(config));
+    const model = new GPT(engine, modelConfig, config.batchSize, modelOptionsFor(config));
     model.init(config.seed, { scheme: config.init, std: config.initStd });
     const optimizer = new AdamW(model, { beta1: config.beta1, beta2: config.beta2, eps: 1e-8, weightDecay: config.weightDecay });
     print(`model: ${config.nLayer} layers, ${config.nHead} heads, n_embd ${config.nEmbd}, block ${config.blockSize}, ` +
       `${(model.numParams / 1e6).toFixed(2)}M parameters; kernels: ${engine.build}; threads: ${engine.threads}`);
+    if (config.activation === 'swiglu') {
+      const gelu = defaultMlpHidden('gelu', config.nEmbd);
+      print(`mlp: swiglu, hidden ${config.mlpHidden}: ${mlpParameterCount('swiglu', config.nEmbd, config.mlpHidden, config.bias).toLocaleString('en-US')} parameters per block ` +
+        `(a gelu MLP of hidden ${gelu}: ${mlpParameterCount('gelu', config.nEmbd, gelu, config.bias).toLocaleString('en-US')})`);
+    }
     print(plan.describe());
 
     const B = config.batchSize;
