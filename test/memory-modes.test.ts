@@ -8,6 +8,7 @@ import { Engine } from '../src/engine/engine.ts';
 import { GPT, type GPTOptions } from '../src/model/gpt.ts';
 import type { GPTConfig } from '../src/model/config.ts';
 import * as ref from './reference.ts';
+import { checkMemoryPlan } from '../src/train/trainer.ts';
 import { expectBitwiseEqual, expectClose } from './harness.ts';
 
 const BASE: GPTConfig = { vocabSize: 53, blockSize: 16, nLayer: 3, nHead: 2, nEmbd: 32, dropout: 0.1, bias: true };
@@ -92,5 +93,18 @@ describe('memory plan', () => {
     expect(none.total - blocks.total).toBe(11 * perBlock);
     expect(none.total).toBeGreaterThan(4 * 2 ** 30);
     expect(both.total).toBeLessThan(3 * 2 ** 30);
+  });
+
+  it('a plan over 4 GiB is refused naming the memory options that make it fit', () => {
+    const engine = engines.get(1)!;
+    const before = engine.arena.usedBytes;
+    expect(() => checkMemoryPlan(engine, L, 4)).toThrow(/over the 4 GiB wasm32 limit .*: --recompute blocks makes it fit \(3\.\d\d GiB\), or use a smaller --batch-size/);
+    // with the head chunked too, only recompute is left to name
+    expect(() => checkMemoryPlan(engine, L, 4, { lmHeadChunk: 256 })).toThrow(/--recompute blocks makes it fit \(2\.\d\d GiB\)/);
+    expect(() => checkMemoryPlan(engine, L, 16)).toThrow(/: --recompute blocks --lm-head-chunk 256 makes it fit \(3\.\d\d GiB\)/);
+    // past what both can save: only the usual fixes
+    expect(() => checkMemoryPlan(engine, L, 64)).toThrow(/limit \(parameters [^)]*\): use a smaller --batch-size/);
+    expect(checkMemoryPlan(engine, L, 4, { recompute: 'blocks' }).total).toBeLessThan(4 * 2 ** 30);
+    expect(engine.arena.usedBytes, 'planning allocates nothing').toBe(before);
   });
 });

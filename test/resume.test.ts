@@ -49,7 +49,9 @@ describe('--resume', () => {
     await train(first, quiet);
     await expect(train({ ...first, maxIters: 6, nEmbd: 32, resume: true }, quiet)).rejects.toThrow(/--resume: --n-embd is 16 in the checkpoint in .*, 32 now/);
     await expect(train({ ...first, maxIters: 6, lr: 2e-3, resume: true }, quiet)).rejects.toThrow(/--resume: --lr is 0.001 in the checkpoint/);
-    await expect(train({ ...first, maxIters: 6, resume: true }, quiet)).resolves.toBeTruthy(); // schedule length and intervals may change
+    await expect(train({ ...first, maxIters: 6, activation: 'swiglu', resume: true }, quiet)).rejects.toThrow(/--resume: --activation is "gelu" in the checkpoint/);
+    // schedule length, intervals and the memory options may change
+    await expect(train({ ...first, maxIters: 6, recompute: 'blocks', lmHeadChunk: 5, resume: true }, quiet)).resolves.toBeTruthy();
     writeFileSync((first.data as string[])[0], text.toUpperCase());
     await expect(train({ ...first, maxIters: 9, resume: true }, quiet)).rejects.toThrow(/the corpus is not the one the checkpoint .* was trained on/);
     await expect(train({ ...first, outDir: join(dir, 'empty'), resume: true }, quiet)).rejects.toThrow(/no checkpoint in/);

@@ -112,6 +112,10 @@ describe('bad input', () => {
     await expect(train(tiny({ data: [textFile(poem)], nLayer: 8, nEmbd: 512, nHead: 8, blockSize: 64, batchSize: 4096 }), quiet))
       .rejects.toThrow(/4 GiB.*--batch-size/);
   });
+  it('a model that fits only with activation recompute: the refusal says so', async () => {
+    await expect(train(tiny({ data: [textFile(poem)], nLayer: 8, nEmbd: 512, nHead: 8, blockSize: 64, batchSize: 320 }), quiet))
+      .rejects.toThrow(/over the 4 GiB wasm32 limit: try --recompute blocks, or use a smaller/);
+  });
   it('a diverging run stops with an error naming the step, never a silent NaN', async () => {
     const run = train(tiny({ data: [textFile(poem)], lr: 1e12, minLr: 0, warmupIters: 0, gradClip: 0, weightDecay: 0, maxIters: 50, evalInterval: 1000 }), quiet);
     await expect(run).rejects.toThrow(TrainingError);
@@ -153,6 +157,19 @@ describe('training', () => {
     expect(ckpt.state.step).toBe(120);
     expect(Buffer.from(ckpt.params.buffer, ckpt.params.byteOffset, ckpt.params.byteLength))
       .toEqual(Buffer.from(result.params.slice().buffer));
+  });
+
+  it('SwiGLU with recompute and a chunked LM head: loss falls; the MLP\'s counts and what the plan keeps are printed', async () => {
+    const lines: string[] = [];
+    const result = await train(tiny({
+      data: [textFile(poem)], activation: 'swiglu', recompute: 'blocks', lmHeadChunk: 7, maxIters: 40, evalInterval: 40, lr: 3e-3, warmupIters: 4, lrDecayIters: 40, sampleTokens: 10,
+    }), { print: (l) => lines.push(l) });
+    expect(result.evals[1].valLoss).toBeLessThan(result.evals[0].valLoss - 0.5);
+    expect([...result.sample].length).toBeGreaterThanOrEqual(10);
+    const out = lines.join('\n');
+    // hidden round_up(8/3 * 32, 64) = 128: 3 * 32 * 128 + 2 * 128 + 32 against GELU's 2 * 32 * 128 + 128 + 32
+    expect(out).toContain('mlp: swiglu, hidden 128: 12,576 parameters per block (a gelu MLP of hidden 128: 8,352)');
+    expect(out).toMatch(/activations: block inputs [\d.]+ KiB, one block \(replayed in backward\) [\d.]+ KiB, .*LM head \(chunks of 7 rows\)/);
   });
 
   it('one seed gives one run: bitwise-identical weights, with dropout on', async () => {
