@@ -347,6 +347,13 @@ async function elementwiseSuite(inst: Instance): Promise<void> {
   }
   await task(inst, 'elementwise', 'geluForward', `rows ${R} x ${4 * C}`, 8 * 4 * n, 'GB/s', () => k.geluForward(z, x, 0, 4 * n));
   await task(inst, 'elementwise', 'geluBackward', `rows ${R} x ${4 * C}`, 12 * 4 * n, 'GB/s', () => k.geluBackward(dz, x, y, 0, 4 * n));
+  if (has(k, 'swigluForward', 'swigluBackward')) {
+    // SwiGLU's hidden width for C: round_up(8/3 C, 64); reads gate and up, writes out / reads
+    // gate, up and dout, writes dgate and dup
+    const H = Math.ceil((8 / 3) * C / 64) * 64, m = R * H;
+    await task(inst, 'elementwise', 'swigluForward', `rows ${R} x ${H}`, 12 * m, 'GB/s', () => call(k, 'swigluForward', z, x, y, 0, m));
+    await task(inst, 'elementwise', 'swigluBackward', `rows ${R} x ${H}`, 20 * m, 'GB/s', () => call(k, 'swigluBackward', dz, z, x, y, y, 0, m));
+  }
   await task(inst, 'elementwise', 'residualForward', shape, 12 * n, 'GB/s', () => k.residualForward(z, x, y, 0, n));
   await task(inst, 'elementwise', 'residualDropoutForward', shape, 12 * n, 'GB/s', () => k.residualDropoutForward(z, x, y, key, threshold, scale, 0, n));
   await task(inst, 'elementwise', 'dropout', shape, 8 * n, 'GB/s', () => k.dropout(z, x, key, threshold, scale, 0, n));
