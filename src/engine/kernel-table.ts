@@ -37,6 +37,10 @@ export const kernelTable = {
   zeroFill: 'range',
   adamw: 'range',
   sumSquaresChunks: 'range', // fixed-size chunks, partials summed in order by the caller
+  f32ToBf16: 'range', // elements
+  bf16ToF32: 'range',
+  f32ToF16: 'range',
+  f16ToF32: 'range',
 } as const satisfies { [K in keyof Kernels]?: Tail };
 
 export type KernelName = keyof typeof kernelTable;
