@@ -168,6 +168,15 @@ function dotRow(a: usize, b: usize, n: i32): f32 {
   return s;
 }
 
+function sumRow(a: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) acc = f32x4.add(acc, v128.load(a + (<usize>j << 2)));
+  let s = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  for (; j < n; j++) s += load<f32>(a + (<usize>j << 2));
+  return s;
+}
+
 // x[j] = 0 for j in [from, to)
 // @ts-ignore: decorator
 @inline function zeroRange(x: usize, from: i32, to: i32): void {
@@ -276,9 +285,13 @@ export function attentionBackwardLse(
         const dr = dpb + <usize>(t - i0) * ldp;
         const n = t + 1;
         const shift = load<f32>(lse + (<usize>(bh * T + t) << 2));
-        // P = exp(S scale - lse), and D = sum_k P dP (dP through the dropout mask)
+        // P = exp(S scale - lse), divided by its own sum: the stored lse is rounded to fp32,
+        // and at large scores (lse ~ 1000, ulp ~ 1e-4) that alone would make the row sum to
+        // 1 + 1e-4. Then D = sum_k P dP / sum_k P (dP through the dropout mask), so that
+        // sum_k dS = D sum P - sum P dP is zero up to the last roundings: a nonzero sum
+        // would leak a component all keys share into dq.
         const rowIndex = <u32>(bh * T + t) * <u32>T;
-        expScaled(pr, n, scale, shift);
+        scaleRow(pr, n, <f32>1 / expScaled(pr, n, scale, shift));
         let D: f32 = 0;
         if (!dropThreshold) {
           D = dotRow(pr, dr, n);
@@ -290,6 +303,7 @@ export function attentionBackwardLse(
             D += load<f32>(pr + o) * dp;
           }
         }
+        D /= sumRow(pr, n);
         // dS = P (dP - D) scale in dr; P' = dropout(P) in pr
         const Dv = f32x4.splat(D);
         let k = 0;

@@ -208,6 +208,43 @@ describe.each(BUILDS)('%s backward kernels vs finite differences', (build) => {
     });
   });
 
+  // Scores far from zero: every key shares a large component along the first channel
+  // (and queries too), so the largest scaled score is `offset` while score differences
+  // stay O(1). dq = sum_k dS k needs the rows of dS to sum to zero, else that shared key
+  // component leaks into dq; the lse kernel must rebuild P as exactly as the kernel that
+  // stores it. Both against the f64 analytic backward, normwise per part.
+  it.each([54, 202, 793, 3158])('attentionBackwardLse at a largest score of %i: dq, dk, dv as close to f64 as the stored-probability kernel', (offset) => {
+    const s = begin();
+    const B = 1, T = 64, C = 64, H = 1;
+    const rng = new ref.Rng(offset);
+    const qkv = ref.randomArray(rng, B * T * 3 * C);
+    const shared = Math.sqrt(offset * Math.sqrt(C)); // q[0] k[0] / sqrt(hs) = offset
+    for (let t = 0; t < T; t++) {
+      qkv[t * 3 * C] = Math.fround(shared);
+      qkv[t * 3 * C + C] = Math.fround(shared);
+    }
+    const dout = ref.randomArray(rng, B * T * C);
+    const want = ref.attentionBackward(qkv, dout, B, T, C, H);
+    const qp = s.f32(qkv), dp = s.f32(dout);
+    const ws = s.zeros(k.attentionScratchBytes(T, C / H) / 4);
+    const out = s.nan(B * T * C), lse = s.nan(B * H * T), att = s.nan(B * H * T * T);
+    k.attentionForwardLse(out, lse, qp, B, T, C, H, 0, 0, 1, ws, 0, B * H);
+    k.attentionForward(out, att, qp, B, T, C, H, 0, 0, 1, 0, B * H);
+    const stored = s.nan(B * T * 3 * C), rebuilt = s.nan(B * T * 3 * C);
+    k.attentionBackward(stored, dp, qp, att, B, T, C, H, 0, 0, 1, s.nan(T), 0, B * H);
+    k.attentionBackwardLse(rebuilt, dp, qp, lse, B, T, C, H, 0, 0, 1, ws, 0, B * H);
+    const part = (a: ArrayLike<number>, j: number) => Array.from({ length: T }, (_, t) => Array.from(a).slice(t * 3 * C + j * C, t * 3 * C + (j + 1) * C)).flat();
+    for (const [j, name] of ['dq', 'dk', 'dv'].entries()) {
+      const errStored = relativeError(part(s.read(stored, T * 3 * C), j), part(want, j)).err;
+      const errRebuilt = relativeError(part(s.read(rebuilt, T * 3 * C), j), part(want, j)).err;
+      // fp32 scores near `offset` are off by ~offset * 2^-24 each: that noise is both
+      // kernels' (observed: the lse kernel 1.1-2.5x the stored one's, e.g. dq 2.5e-4 vs 2.2e-4
+      // at 3158; before the fix its dq was 1.6e-2 there, 8.5e-4 at 793, 5.4e-5 at 202)
+      expect(errRebuilt, `${name} at score ${offset}: lse kernel ${errRebuilt.toExponential(2)}, stored-probability kernel ${errStored.toExponential(2)}`)
+        .toBeLessThanOrEqual(3 * errStored + 1e-6);
+    }
+  });
+
   // Longer sequences than finite differences can afford: several 64-row query blocks,
   // odd T, head sizes off the 16-column tile; against the att-based backward above.
   it.each([

@@ -238,6 +238,43 @@ export function attentionForward(qkv: NumArray, B: number, T: number, C: number,
   return { out, att };
 }
 
+/** The gradient of sum(attentionForward(qkv).out * dout) with respect to qkv ([B, T, 3C]), analytically, no dropout. */
+export function attentionBackward(qkv: NumArray, dout: NumArray, B: number, T: number, C: number, H: number): Vec {
+  const hs = C / H;
+  const scale = 1 / Math.sqrt(hs);
+  const { att } = attentionForward(qkv, B, T, C, H);
+  const dqkv = new Float64Array(B * T * 3 * C);
+  const dS = new Float64Array(T);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let t = 0; t < T; t++) {
+        const row = ((b * H + h) * T + t) * T;
+        const o = (b * T + t) * C + h * hs;
+        const q = (b * T + t) * 3 * C + h * hs;
+        // dP = dout v^T, then dS = P (dP - sum P dP)
+        let D = 0;
+        for (let t2 = 0; t2 <= t; t2++) {
+          const v = (b * T + t2) * 3 * C + 2 * C + h * hs;
+          let dp = 0;
+          for (let d = 0; d < hs; d++) dp += dout[o + d] * qkv[v + d];
+          dS[t2] = dp;
+          D += att[row + t2] * dp;
+          for (let d = 0; d < hs; d++) dqkv[v + d] += att[row + t2] * dout[o + d]; // dv
+        }
+        for (let t2 = 0; t2 <= t; t2++) {
+          const g = att[row + t2] * (dS[t2] - D) * scale;
+          const k = (b * T + t2) * 3 * C + C + h * hs;
+          for (let d = 0; d < hs; d++) {
+            dqkv[q + d] += g * qkv[k + d];
+            dqkv[k + d] += g * qkv[q + d];
+          }
+        }
+      }
+    }
+  }
+  return dqkv;
+}
+
 /** Per (b, h, t): log-sum-exp over t2 <= t of the scaled scores q_t . k_t2 / sqrt(hs) ([B, H, T]). */
 export function attentionLse(qkv: NumArray, B: number, T: number, C: number, H: number): Vec {
   const hs = C / H;
