@@ -354,6 +354,13 @@ async function elementwiseSuite(inst: Instance): Promise<void> {
     await task(inst, 'elementwise', 'swigluForward', `rows ${R} x ${H}`, 12 * m, 'GB/s', () => call(k, 'swigluForward', z, x, y, 0, m));
     await task(inst, 'elementwise', 'swigluBackward', `rows ${R} x ${H}`, 20 * m, 'GB/s', () => call(k, 'swigluBackward', dz, z, x, y, y, 0, m));
   }
+  if (has(k, 'f32ToBf16', 'bf16ToF32', 'f32ToF16', 'f16ToF32')) {
+    // precision conversions: 4 bytes read + 2 written (or back), per element
+    await task(inst, 'elementwise', 'f32ToBf16', shape, 6 * n, 'GB/s', () => call(k, 'f32ToBf16', dz, x, 0, n));
+    await task(inst, 'elementwise', 'bf16ToF32', shape, 6 * n, 'GB/s', () => call(k, 'bf16ToF32', z, dz, 0, n));
+    await task(inst, 'elementwise', 'f32ToF16', shape, 6 * n, 'GB/s', () => call(k, 'f32ToF16', dz, x, 0, n));
+    await task(inst, 'elementwise', 'f16ToF32', shape, 6 * n, 'GB/s', () => call(k, 'f16ToF32', z, dz, 0, n));
+  }
   await task(inst, 'elementwise', 'residualForward', shape, 12 * n, 'GB/s', () => k.residualForward(z, x, y, 0, n));
   await task(inst, 'elementwise', 'residualDropoutForward', shape, 12 * n, 'GB/s', () => k.residualDropoutForward(z, x, y, key, threshold, scale, 0, n));
   await task(inst, 'elementwise', 'dropout', shape, 8 * n, 'GB/s', () => k.dropout(z, x, key, threshold, scale, 0, n));
