@@ -4,7 +4,9 @@
 // a thread of its own, so this thread answers signals at once.
 import { hideBin } from 'yargs/helpers';
 import { train, findLearningRate } from './src/train/trainer.ts';
-import { parseTrainArgs } from './src/train/cli-args.ts';
+import { parseTrainArgs, parseExportArgs } from './src/train/cli-args.ts';
+import { exportHfGpt2 } from './src/interop/hf-gpt2.ts';
+import { formatBytes } from './src/engine/arena.ts';
 import { isUserError } from './src/train/errors.ts';
 import { watchLauncher } from './src/train/launcher.ts';
 
@@ -30,16 +32,28 @@ const stop = (why: string, code: number) => {
 for (const signal of Object.keys(EXIT)) process.on(signal, () => stop(signal === 'SIGINT' ? 'interrupt' : signal, EXIT[signal]));
 watchLauncher(() => stop('the launcher is gone', EXIT.SIGTERM));
 
-// `train.ts find-lr [options]`: the learning-rate range test with the same options
+// `train.ts find-lr [options]`: the learning-rate range test with the same options;
+// `train.ts export --from DIR --to DIR`: a checkpoint as Hugging Face GPT-2 files
 const args = hideBin(process.argv);
 const findLr = args[0] === 'find-lr';
 
+// Writes the export and says what it wrote.
+function runExport(input: string[]): void {
+  const o = parseExportArgs(input);
+  const t0 = performance.now();
+  const r = exportHfGpt2(o.from, o.to, o.overwrite);
+  console.log(`exported ${o.from} as Hugging Face GPT-2 (vocab_size ${r.vocabSize}) in ${((performance.now() - t0) / 1000).toFixed(2)} s: ` +
+    `${r.files.join(', ')} (model.safetensors ${formatBytes(r.bytes)})`);
+  if (r.note) console.log(`note: ${r.note}`);
+}
+
 try {
-  const options = parseTrainArgs(findLr ? args.slice(1) : args);
-  if (findLr) {
-    await findLearningRate(options, { signal: abort.signal });
+  if (args[0] === 'export') {
+    runExport(args.slice(1));
+  } else if (findLr) {
+    await findLearningRate(parseTrainArgs(args.slice(1)), { signal: abort.signal });
   } else {
-    const result = await train(options, { signal: abort.signal });
+    const result = await train(parseTrainArgs(args), { signal: abort.signal });
     process.exitCode = result.interrupted ? exitCode : 0;
   }
 } catch (e) {

@@ -68,7 +68,7 @@ function checksumOf(state: Omit<StateFile, 'checksum'>): string {
 }
 
 // Writes bytes to `path` through a unique temporary name: write, fsync, rename.
-function writeDurably(path: string, bytes: Uint8Array | string): void {
+export function writeDurably(path: string, bytes: Uint8Array | string): void {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const fd = openSync(tmp, 'w');
   try {

@@ -111,3 +111,34 @@ export function parseTrainArgs(input: readonly string[]): Partial<TrainConfig> {
   }
   return given as Partial<TrainConfig>;
 }
+
+export interface ExportArgs {
+  from: string; // a checkpoint directory (--out-dir of a run)
+  to: string; // the export directory
+  format: 'hf-gpt2';
+  overwrite: boolean;
+}
+
+// `train.ts export --from DIR --to DIR [--format hf-gpt2] [--overwrite]`
+export function parseExportArgs(input: readonly string[]): ExportArgs {
+  const argv = yargs(input)
+    .scriptName('train.ts export')
+    .usage('Export a checkpoint for other tools.\n\nUsage: npx tsx train.ts export --from out/ --to DIR [--format hf-gpt2]')
+    .options({
+      from: { type: 'string', describe: 'the checkpoint directory (a run\'s --out-dir)', demandOption: true },
+      to: { type: 'string', describe: 'directory to write model.safetensors and config.json to', demandOption: true },
+      format: { type: 'string', choices: ['hf-gpt2'], default: 'hf-gpt2', describe: 'hf-gpt2: Hugging Face GPT2LMHeadModel (transformers\' save_pretrained layout)' },
+      overwrite: { type: 'boolean', default: false, describe: 'replace an earlier export in --to' },
+    })
+    .strict()
+    .fail((message, error) => {
+      if (error) throw error;
+      throw new ConfigError(`export: ${message.replace(/\s*\n\s*/g, ' ')}`);
+    })
+    .help()
+    .parseSync();
+  for (const key of ['from', 'to'] as const) {
+    if (typeof argv[key] !== 'string' || argv[key] === '') throw new ConfigError(`export: --${key} needs a directory`);
+  }
+  return { from: argv.from, to: argv.to, format: argv.format as 'hf-gpt2', overwrite: argv.overwrite };
+}

@@ -32,6 +32,7 @@ export interface TrainConfig {
   mlpHidden: number; // the MLP's hidden width
   init: InitScheme; // weight initialization
   initStd: number; // for --init normal
+  initFrom: string | null; // a Hugging Face GPT-2 model.safetensors (or its directory) to fine-tune
   // optimization
   batchSize: number;
   gradAccum: number; // micro-batches per optimizer step
@@ -155,6 +156,11 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
   initStd: {
     flag: 'init-std', group: 'Model', type: 'number', default: 0.02, describe: 'standard deviation of --init normal',
     check: (v) => (v > 0 && Number.isFinite(v) ? null : 'a positive number'),
+  },
+  initFrom: {
+    flag: 'init-from', group: 'Model', type: 'string', default: null,
+    describe: 'fine-tune a Hugging Face GPT-2 model: its model.safetensors or directory (with config.json); it sets the model shape, and --block-size may be shorter than its n_positions',
+    check: (v) => (v === null || (typeof v === 'string' && v !== '') ? null : 'a file or directory'),
   },
 
   batchSize: { flag: 'batch-size', group: 'Optimization', type: 'number', default: 12, describe: 'sequences per micro-batch', check: positiveInt },

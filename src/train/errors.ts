@@ -5,13 +5,14 @@ import { ConfigError } from './config.ts';
 import { CheckpointError } from './checkpoint.ts';
 import { DataError } from '../data/corpus.ts';
 import { WorkerError } from '../engine/pool.ts';
+import { InteropError } from '../interop/hf-gpt2.ts';
 
 export class TrainingError extends Error {
   override name = 'TrainingError';
 }
 
 const USER_ERRORS: Record<string, new (message: string) => Error> = {
-  ConfigError, DataError, TrainingError, CheckpointError, WorkerError,
+  ConfigError, DataError, TrainingError, CheckpointError, WorkerError, InteropError,
 };
 
 export function isUserError(e: unknown): e is Error {

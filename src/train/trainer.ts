@@ -29,6 +29,7 @@ import { tokenizerFromDescription, type TokenizerDescription } from '../data/tok
 import { TrainingError, errorFromThread } from './errors.ts';
 import type { ParameterLayout } from '../model/parameters.ts';
 import { generate } from './sample.ts';
+import { readHfGpt2, copyHfWeights, GPT2_VOCAB_SIZE, type HfModel } from '../interop/hf-gpt2.ts';
 
 // Steps left out of the throughput median: wasm tier-up and cache warm-up.
 export const THROUGHPUT_WARMUP_STEPS = 3;
@@ -105,6 +106,26 @@ export function checkMemoryPlan(engine: Engine, modelConfig: GPTConfig, batchSiz
     `(parameters ${formatBytes(plan.bytes.parameters)}, activations ${formatBytes(plan.bytes.activations)}): ` +
     `${fix} a smaller --batch-size, --block-size, --n-embd or --n-layer`,
   );
+}
+
+// --init-from: the file's model shape becomes the run's (the file is read once, here); a
+// GPT-2 vocabulary needs the GPT-2 tokenizer, whole.
+function pretrainedModel(config: TrainConfig, print: (line: string) => void): HfModel {
+  const hf = readHfGpt2(config.initFrom!, config.nHead);
+  const c = hf.config;
+  if (c.vocabSize !== GPT2_VOCAB_SIZE) {
+    throw new ConfigError(`--init-from ${config.initFrom}: vocab_size ${c.vocabSize}; only GPT-2's vocabulary (${GPT2_VOCAB_SIZE}) can be fine-tuned from (our char models continue with --resume)`);
+  }
+  if (config.tokenizer !== 'gpt2') throw new ConfigError(`--init-from ${config.initFrom}: a GPT-2 model needs --tokenizer gpt2`);
+  if (config.blockSize > c.blockSize) throw new ConfigError(`--block-size ${config.blockSize} is longer than the model's n_positions ${c.blockSize} (--init-from ${config.initFrom})`);
+  if (config.compactVocab) {
+    config.compactVocab = false;
+    print(`note: --init-from: the GPT-2 tokenizer keeps all ${GPT2_VOCAB_SIZE} ids (--compact-vocab is off for a pretrained model)`);
+  }
+  if (config.activation !== 'gelu') throw new ConfigError(`--init-from ${config.initFrom}: a GPT-2 model has a gelu MLP, not --activation ${config.activation}`);
+  Object.assign(config, { nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, mlpHidden: c.mlpHidden, bias: true });
+  print(`init from ${hf.file} (shape from ${hf.source}): ${c.nLayer} layers, ${c.nHead} heads, n_embd ${c.nEmbd}, n_positions ${c.blockSize}, vocab ${c.vocabSize}`);
+  return hf;
 }
 
 // SHA-256 of the parameters' fp32 bytes: equal hashes = bitwise-equal weights.
@@ -191,6 +212,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
   validateTrainConfig(config);
   const print = io.print;
   const started = performance.now();
+  const pretrained = config.initFrom === null ? null : pretrainedModel(config, print);
   // sizes that cannot fit, and where the run writes, are checked before any data is read
   const least = minimumTrainingBytes(modelConfigFor(config, 1), config.batchSize, config.recompute);
   if (least > WASM32_LIMIT) {
@@ -227,6 +249,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
     const plan = checkMemoryPlan(engine, modelConfig, config.batchSize, modelOptionsFor(config));
     const model = new GPT(engine, modelConfig, config.batchSize, modelOptionsFor(config));
     model.init(config.seed, { scheme: config.init, std: config.initStd });
+    if (pretrained && !resumed) copyHfWeights(pretrained, model.layout, model.params(), config.blockSize, config.nEmbd);
     const optimizer = new AdamW(model, { beta1: config.beta1, beta2: config.beta2, eps: 1e-8, weightDecay: config.weightDecay });
     print(`model: ${config.nLayer} layers, ${config.nHead} heads, n_embd ${config.nEmbd}, block ${config.blockSize}, ` +
       `${(model.numParams / 1e6).toFixed(2)}M parameters; kernels: ${engine.build}; threads: ${engine.threads}`);
