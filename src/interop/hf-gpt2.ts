@@ -11,7 +11,7 @@ import { decodeSafetensors, encodeSafetensors, f32Tensor, SafetensorsError, type
 import { activationOf, mlpHiddenOf, type GPTConfig } from '../model/config.ts';
 import { parameterLayout, type ParameterLayout } from '../model/parameters.ts';
 import type { TokenizerDescription } from '../data/tokenizer.ts';
-import { CheckpointError, loadCheckpoint, loadCheckpointState, writeDurably } from '../train/checkpoint.ts';
+import { CheckpointError, loadCheckpointWeights, loadCheckpointState, writeDurably } from '../train/checkpoint.ts';
 
 export const GPT2_VOCAB_SIZE = 50257;
 const LAYER_NORM_EPSILON = 1e-5; // assembly/layernorm.ts
@@ -80,7 +80,7 @@ export function exportHfGpt2(from: string, to: string, overwrite = false): Expor
   const present = outputs.filter((f) => existsSync(f));
   if (present.length && !overwrite) throw new InteropError(`${present[0]} exists: choose another --to, or pass --overwrite to replace the export there`);
   const layout = parameterLayout(c);
-  const { params } = loadCheckpoint(from, layout);
+  const params = loadCheckpointWeights(from, layout);
   const { tensors, vocabSize, note } = hfTensors(c, layout, params, state.tokenizer);
   const bytes = encodeSafetensors(tensors, { format: 'pt' });
   mkdirSync(to, { recursive: true });

@@ -169,25 +169,35 @@ export function loadCheckpointState(dir: string): CheckpointState {
 // Loads and verifies the checkpoint in dir for a model of this layout.
 export function loadCheckpoint(dir: string, layout: ParameterLayout): CheckpointData {
   const state = readState(dir);
-  const weights = readVerified(dir, state.files.model, 'model');
   const moments = readVerified(dir, state.files.optimizer, 'optimizer');
-  const flat = (tensors: Map<string, SafeTensor>, prefix: string, file: string): Float32Array => {
-    const out = new Float32Array(layout.total);
-    for (const s of layout.specs) {
-      const t = tensors.get(prefix + s.name);
-      if (!t) throw new CheckpointError(`checkpoint ${file} has no tensor ${prefix + s.name} (a checkpoint of another model?)`);
-      if (t.dtype !== 'F32' || t.shape.join(',') !== s.shape.join(',')) {
-        throw new CheckpointError(`checkpoint ${file}: ${prefix + s.name} is ${t.dtype}[${t.shape.join(', ')}], the model has F32[${s.shape.join(', ')}]`);
-      }
-      out.set(f32Values(t), s.offset);
-    }
-    if (tensors.size !== layout.specs.length * (prefix ? 2 : 1)) throw new CheckpointError(`checkpoint ${file} holds ${tensors.size} tensors, the model ${layout.specs.length}${prefix ? ' x 2' : ''}`);
-    return out;
-  };
   return {
     state: runState(state),
-    params: flat(weights, '', state.files.model.name),
-    m: flat(moments, 'exp_avg.', state.files.optimizer.name),
-    v: flat(moments, 'exp_avg_sq.', state.files.optimizer.name),
+    params: weightsOf(dir, state, layout),
+    m: flatTensors(layout, moments, 'exp_avg.', state.files.optimizer.name),
+    v: flatTensors(layout, moments, 'exp_avg_sq.', state.files.optimizer.name),
   };
+}
+
+// The weights alone (verified), for export: the optimizer file is not read.
+export function loadCheckpointWeights(dir: string, layout: ParameterLayout): Float32Array {
+  return weightsOf(dir, readState(dir), layout);
+}
+
+function weightsOf(dir: string, state: StateFile, layout: ParameterLayout): Float32Array {
+  return flatTensors(layout, readVerified(dir, state.files.model, 'model'), '', state.files.model.name);
+}
+
+// The tensors named prefix + each parameter's name, flat in the layout's order.
+function flatTensors(layout: ParameterLayout, tensors: Map<string, SafeTensor>, prefix: string, file: string): Float32Array {
+  const out = new Float32Array(layout.total);
+  for (const s of layout.specs) {
+    const t = tensors.get(prefix + s.name);
+    if (!t) throw new CheckpointError(`checkpoint ${file} has no tensor ${prefix + s.name} (a checkpoint of another model?)`);
+    if (t.dtype !== 'F32' || t.shape.join(',') !== s.shape.join(',')) {
+      throw new CheckpointError(`checkpoint ${file}: ${prefix + s.name} is ${t.dtype}[${t.shape.join(', ')}], the model has F32[${s.shape.join(', ')}]`);
+    }
+    out.set(f32Values(t), s.offset);
+  }
+  if (tensors.size !== layout.specs.length * (prefix ? 2 : 1)) throw new CheckpointError(`checkpoint ${file} holds ${tensors.size} tensors, the model ${layout.specs.length}${prefix ? ' x 2' : ''}`);
+  return out;
 }

@@ -406,7 +406,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
       params_hash: paramsHash(model.params()),
       interrupted,
     });
-    print(`done: ${stepMs.length} steps in ${wallS.toFixed(1)} s, ${Math.round(tokPerS)} tok/s (median step), ` +
+    print(`done: ${stepMs.length} steps in ${wallS.toFixed(1)} s, ${stepMs.length ? `${Math.round(tokPerS)} tok/s (median step)` : 'no steps timed'}, ` +
       `peak arena ${formatBytes(engine.arena.peakBytes)}, peak RSS ${formatBytes(peakRssBytes)}`);
     return {
       steps: stepMs.length, evals, tokPerS, wallS, peakArenaBytes: engine.arena.peakBytes, peakRssBytes,
