@@ -5,7 +5,7 @@
 // Ranges are over (batch, head) pairs [bhStart, bhEnd): each pair owns its rows of
 // out and lse and its slices of dqkv, so pairs never write the same memory.
 import { keepElement } from './random';
-import { exp4, exp1, rowMax, scale as scaleRow } from './math';
+import { exp4, exp1, rowMax, expShifted, scale as scaleRow } from './math';
 import { MR, NR, microKernel, edgeUpdate, packPanelsB } from './matmul';
 
 // Per (batch, head) pair and block of BQ query rows: scores S = q k^T for the key panels at or left of the diagonal only,
@@ -350,5 +350,47 @@ export function attentionBackwardLse(
         }
       }
     }
+  }
+}
+
+// Attention of `rows` new positions pos0 .. pos0 + rows - 1 over a key/value cache that
+// already holds their keys and values: for generation, one position (or a prompt's
+// chunk) at a time. q: rows of qStride floats, head h at [h*hs, (h+1)*hs); kCache,
+// vCache [maxT, C]; out [rows, C]. Ranges over (row, head) pairs; scratch: maxT floats
+// of scores per caller.
+export function attentionCached(
+  out: usize, q: usize, qStride: i32, kCache: usize, vCache: usize, pos0: i32, C: i32, H: i32, scratch: usize, start: i32, end: i32,
+): void {
+  const hs = C / H;
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>hs);
+  const rowBytes = <usize>C << 2;
+  for (let i = start; i < end; i++) {
+    const r = i / H;
+    const h = i % H;
+    const n = pos0 + r + 1; // keys 0 .. pos0 + r
+    const qr = q + <usize>r * (<usize>qStride << 2) + (<usize>(h * hs) << 2);
+    const kh = kCache + (<usize>(h * hs) << 2);
+    for (let j = 0; j < n; j++) store<f32>(scratch + (<usize>j << 2), dotRow(qr, kh + <usize>j * rowBytes, hs) * scale);
+    const sum = expShifted(scratch, scratch, n, rowMax(scratch, n));
+    const o = out + <usize>r * rowBytes + (<usize>(h * hs) << 2);
+    memory.fill(o, 0, <usize>hs << 2);
+    const vh = vCache + (<usize>(h * hs) << 2);
+    for (let j = 0; j < n; j++) addScaled(o, vh + <usize>j * rowBytes, hs, load<f32>(scratch + (<usize>j << 2)));
+    scaleRow(o, hs, <f32>1 / sum);
+  }
+}
+
+// y[k] += a x[k] over n floats
+// @ts-ignore: decorator
+@inline function addScaled(y: usize, x: usize, n: i32, a: f32): void {
+  const av = f32x4.splat(a);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const o = <usize>k << 2;
+    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(v128.load(x + o), av)));
+  }
+  for (; k < n; k++) {
+    const o = <usize>k << 2;
+    store<f32>(y + o, load<f32>(y + o) + load<f32>(x + o) * a);
   }
 }

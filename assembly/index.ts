@@ -7,7 +7,7 @@ export { layernormForward, residualLayernormForward, layernormBackwardChunks } f
 export { sumChunks } from './reduce';
 export { geluForward, geluBackward } from './gelu';
 export { swigluForward, swigluBackward } from './swiglu';
-export { attentionForwardLse, attentionBackwardLse, attentionScratchBytes } from './attention';
+export { attentionForwardLse, attentionBackwardLse, attentionCached, attentionScratchBytes } from './attention';
 export { crossEntropyForward, crossEntropyBackward } from './crossentropy';
 export { embeddingForward, tokenEmbeddingBackward, positionEmbeddingBackward } from './embedding';
 export { residualForward, residualDropoutForward, dropout, zeroFill } from './elementwise';

@@ -22,6 +22,7 @@ export const kernelTable = {
   sumChunks: 'range', // columns
   attentionForwardLse: 'scratch+range', // (batch, head) pairs
   attentionBackwardLse: 'scratch+range',
+  attentionCached: 'scratch+range', // (row, head) pairs of the new positions
   geluForward: 'range',
   geluBackward: 'range',
   swigluForward: 'range',

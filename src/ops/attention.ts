@@ -44,3 +44,19 @@ export function attentionBackward(
   ctx.run('attentionBackwardLse', [o.dqkv.offset, o.dout.offset, o.qkv.offset, o.lse.offset, B, T, C, nHead, mask.key, mask.threshold, mask.scale],
     0, B * nHead, 1, ctx.threadScratch);
 }
+
+// out [m, C] = attention of m new positions pos0 .. pos0 + m - 1 (their queries: the q part
+// of qkv [m, 3C]) over the key/value cache [maxT, C] that already holds positions up to
+// pos0 + m - 1. Threads split (row, head) pairs.
+export function attentionCachedForward(
+  ctx: OpContext, o: { out: Tensor; qkv: Tensor; kCache: Tensor; vCache: Tensor }, pos0: number, nHead: number,
+): void {
+  const [m, C3] = o.qkv.shape;
+  const C = C3 / 3;
+  const maxT = o.kCache.shape[0];
+  expectTensor('attentionCachedForward: out', o.out, 'f32', [m, C]);
+  expectTensor('attentionCachedForward: kCache', o.kCache, 'f32', [maxT, C]);
+  expectTensor('attentionCachedForward: vCache', o.vCache, 'f32', [maxT, C]);
+  if (!(pos0 >= 0 && pos0 + m <= maxT)) throw new RangeError(`attentionCachedForward: positions [${pos0}, ${pos0 + m}) outside the cache's ${maxT}`);
+  ctx.run('attentionCached', [o.out.offset, o.qkv.offset, 3 * C, o.kCache.offset, o.vCache.offset, pos0, C, nHead], 0, m * nHead, 1, ctx.threadScratch);
+}

@@ -29,6 +29,7 @@ import { tokenizerFromDescription, type TokenizerDescription } from '../data/tok
 import { TrainingError, errorFromThread } from './errors.ts';
 import type { ParameterLayout } from '../model/parameters.ts';
 import { generate } from './sample.ts';
+import { Decoder } from '../model/decoder.ts';
 import { readHfGpt2, copyHfWeights, GPT2_VOCAB_SIZE, type HfModel } from '../interop/hf-gpt2.ts';
 
 // Steps left out of the throughput median: wasm tier-up and cache warm-up.
@@ -389,7 +390,8 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
     let sample = '';
     if (!interrupted && config.sampleTokens > 0) {
       const prompt = tokenizer.encode(config.prompt);
-      const ids = generate(model, prompt.length ? prompt : [0], {
+      const decoder = new Decoder(engine, modelConfig, { params: model.buffers.params });
+      const ids = generate(decoder, prompt.length ? prompt : [0], {
         maxNewTokens: config.sampleTokens, temperature: config.temperature, topK: config.topK,
       }, new Rng(config.seed));
       sample = tokenizer.decode(ids);
