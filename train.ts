@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { train, findLearningRate } from './src/train/trainer.ts';
 import { parseTrainArgs, parseExportArgs } from './src/train/cli-args.ts';
 import { exportHfGpt2 } from './src/interop/hf-gpt2.ts';
+import { runSample, runEval } from './src/train/commands.ts';
 import { formatBytes } from './src/engine/arena.ts';
 import { isUserError } from './src/train/errors.ts';
 import { watchLauncher } from './src/train/launcher.ts';
@@ -29,13 +30,18 @@ const stop = (why: string, code: number) => {
   console.error(`\n${why}: saving a checkpoint after this step (again to quit now)`);
   abort.abort();
 };
-for (const signal of Object.keys(EXIT)) process.on(signal, () => stop(signal === 'SIGINT' ? 'interrupt' : signal, EXIT[signal]));
-watchLauncher(() => stop('the launcher is gone', EXIT.SIGTERM));
 
 // `train.ts find-lr [options]`: the learning-rate range test with the same options;
-// `train.ts export --from DIR --to DIR`: a checkpoint as Hugging Face GPT-2 files
+// `train.ts export --from DIR --to DIR`: a checkpoint as Hugging Face GPT-2 files;
+// `train.ts sample --from DIR ...` and `train.ts eval --from DIR ...`: a trained model at work
 const args = hideBin(process.argv);
-const findLr = args[0] === 'find-lr';
+const command = ['find-lr', 'export', 'sample', 'eval'].includes(args[0]) ? args[0] : 'train';
+const findLr = command === 'find-lr';
+// training saves a checkpoint on a signal; the other commands just stop
+if (command === 'train' || findLr) {
+  for (const signal of Object.keys(EXIT)) process.on(signal, () => stop(signal === 'SIGINT' ? 'interrupt' : signal, EXIT[signal]));
+  watchLauncher(() => stop('the launcher is gone', EXIT.SIGTERM));
+}
 
 // Writes the export and says what it wrote.
 function runExport(input: string[]): void {
@@ -48,8 +54,12 @@ function runExport(input: string[]): void {
 }
 
 try {
-  if (args[0] === 'export') {
+  if (command === 'export') {
     runExport(args.slice(1));
+  } else if (command === 'sample') {
+    await runSample(args.slice(1));
+  } else if (command === 'eval') {
+    await runEval(args.slice(1));
   } else if (findLr) {
     await findLearningRate(parseTrainArgs(args.slice(1)), { signal: abort.signal });
   } else {

@@ -81,3 +81,114 @@ describe('sampleLogits', () => {
     for (let i = 0; i < 50; i++) expect(sampleLogits(logits, { temperature: 1, topK: 0, topP: 0.1 }, rng)).toBe(1);
   });
 });
+
+// ---------------------------------------------------------------- the sample and eval commands
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, truncateSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { train } from '../src/train/trainer.ts';
+import { exportHfGpt2 } from '../src/interop/hf-gpt2.ts';
+
+const root = join(import.meta.dirname, '..');
+const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-sample-'));
+const cli = (...args: string[]) => spawnSync('npx', ['tsx', 'train.ts', ...args], { cwd: root, encoding: 'utf8' });
+const poem = 'Shall I compare thee to a summer\'s day? Thou art more lovely and more temperate.\n'.repeat(50);
+
+describe('the sample and eval commands', () => {
+  let charOut: string;
+  let gpt2Out: string;
+  let data: string;
+  beforeAll(async () => {
+    data = join(tmp(), 'poem.txt');
+    writeFileSync(data, poem);
+    const base = { data: [data], nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 32, batchSize: 8, maxIters: 40, evalInterval: 40, evalIters: 2, lr: 3e-3, sampleTokens: 0, cacheDir: null, threads: 1 };
+    charOut = join(tmp(), 'char');
+    await train({ ...base, tokenizer: 'char', outDir: charOut }, { print: () => {} });
+    gpt2Out = join(tmp(), 'gpt2');
+    await train({ ...base, tokenizer: 'gpt2', outDir: gpt2Out }, { print: () => {} });
+  }, 60_000);
+
+  it('sample: stdout is the prompt and its continuation only; one seed, one text; greedy is one text whatever the seed', () => {
+    const a = cli('sample', '--from', charOut, '--prompt', 'Shall I', '--max-new-tokens', '40', '--seed', '3', '--threads', '1');
+    expect(a.status, a.stderr).toBe(0);
+    expect(a.stdout.startsWith('Shall I')).toBe(true);
+    expect([...a.stdout].length).toBe('Shall I'.length + 40 + 1); // and a final newline
+    expect(a.stderr).toMatch(/^checkpoint .* \(step 40\): 2 layers/);
+    expect(cli('sample', '--from', charOut, '--prompt', 'Shall I', '--max-new-tokens', '40', '--seed', '3', '--threads', '1').stdout).toBe(a.stdout);
+    const g1 = cli('sample', '--from', gpt2Out, '--prompt', 'Thou art', '--top-k', '1', '--seed', '1', '--max-new-tokens', '12', '--num-samples', '2');
+    expect(g1.status, g1.stderr).toBe(0);
+    const [s1, s2] = g1.stdout.split('\n---------------\n');
+    expect(s1).toBe(s2.replace(/\n$/, ''));
+    expect(s1.startsWith('Thou art')).toBe(true);
+  });
+
+  it('sample: from a Hugging Face export too (a char export\'s table comes along)', () => {
+    const hf = join(tmp(), 'hf');
+    exportHfGpt2(charOut, hf);
+    const a = cli('sample', '--from', charOut, '--prompt', 'Thou', '--top-k', '1', '--max-new-tokens', '20');
+    const b = cli('sample', '--from', hf, '--prompt', 'Thou', '--top-k', '1', '--max-new-tokens', '20');
+    expect(b.status, b.stderr).toBe(0);
+    expect(b.stderr).toMatch(/^Hugging Face GPT-2 .*model\.safetensors: 2 layers.*\(char\)/);
+    expect(b.stdout).toBe(a.stdout);
+  });
+
+  it('sample: one-line errors for an empty prompt, a missing or damaged checkpoint; unknown characters are counted', () => {
+    const empty = cli('sample', '--from', charOut, '--prompt', '');
+    expect(empty.status).toBe(1);
+    expect(empty.stderr.trim()).toBe('error: sample: the prompt is empty: give --prompt TEXT or --prompt-file FILE');
+    const missing = cli('sample', '--from', join(tmp(), 'none'), '--prompt', 'x');
+    expect(missing.stderr.trim()).toMatch(/^error: --from .*none: no such file or directory$/);
+    const damaged = join(tmp(), 'damaged');
+    spawnSync('cp', ['-r', charOut, damaged]);
+    const model = readdirSync(damaged).find((f) => f.startsWith('model-'))!;
+    truncateSync(join(damaged, model), 100);
+    const bad = cli('sample', '--from', damaged, '--prompt', 'x');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/^error: .*model-/);
+    const unknown = cli('sample', '--from', charOut, '--prompt', 'Shall I ✓✓ zq', '--max-new-tokens', '3');
+    expect(unknown.status, unknown.stderr).toBe(0);
+    expect(unknown.stderr).toMatch(/note: 4 characters of the prompt are not in the model's vocabulary: mapped to the unknown id 0/);
+    expect(unknown.stdout.startsWith('Shall I ✓✓ zq')).toBe(true);
+  });
+
+  it('eval: the held-out split, or --data; one line, or a JSON record; bits per byte', () => {
+    const a = cli('eval', '--from', charOut, '--threads', '1');
+    expect(a.status, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/^loss [\d.]+ \| perplexity [\d.]+ \| bits per byte [\d.]+ \| \d+ tokens\n$/);
+    expect(a.stderr).toMatch(/the held-out split: \d+ tokens .* in \d+ windows of 32 tokens, stride 16/);
+    const j = cli('eval', '--from', gpt2Out, '--data', data, '--json', '--stride', '32');
+    expect(j.status, j.stderr).toBe(0);
+    const r = JSON.parse(j.stdout);
+    expect(r).toMatchObject({ type: 'eval', block_size: 32, stride: 32 });
+    expect(r.perplexity).toBeCloseTo(Math.exp(r.loss), 6);
+    expect(r.bits_per_byte).toBeCloseTo((r.loss * r.tokens) / Math.LN2 / r.bytes, 6);
+    expect(r.loss).toBeLessThan(3); // the model was trained on this very text
+    const hf = join(tmp(), 'hf');
+    exportHfGpt2(gpt2Out, hf);
+    expect(cli('eval', '--from', hf).stderr.trim().split('\n').at(-1)).toBe('error: eval: a Hugging Face file has no held-out split of its own: give --data FILE ...');
+  });
+});
+
+describe('scoreTokens', () => {
+  it('scores every token after the first exactly once, whatever the stride', async () => {
+    const engine = new Engine({ kernels: 'simd' });
+    const config: GPTConfig = { vocabSize: 13, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 8, dropout: 0, bias: true };
+    const model = new GPT(engine, config, 3, { optimizer: false });
+    model.init(1);
+    const tokens = Uint32Array.from({ length: 29 }, (_, i) => (i * 5) % 13);
+    const { scoreTokens } = await import('../src/train/inference.ts');
+    // stride = block size: disjoint windows, each token scored with its window's context
+    const disjoint = scoreTokens(model, tokens, 8);
+    expect(disjoint.tokens).toBe(28);
+    let want = 0;
+    for (let s = 0; s < 28; s += 8) {
+      const L = Math.min(8, 28 - s);
+      want += model.forward(tokens.slice(s, s + L), tokens.slice(s + 1, s + L + 1), 1, L) * L;
+    }
+    expect(disjoint.loss).toBeCloseTo(want / 28, 6);
+    for (const stride of [1, 3, 5]) expect(scoreTokens(model, tokens, stride).tokens).toBe(28);
+  });
+});

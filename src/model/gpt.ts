@@ -216,6 +216,13 @@ export class GPT {
     embeddingLayerBackward(ops, layers.embedding, prefix(dres, [B, T, c.nEmbd]), prefix(this.buffers.ids, [B, T]), maskOf(masks, layers.embedding.spec.dropout.out));
   }
 
+  // Each row's cross-entropy in the last forward with targets ([B*T] floats).
+  rowLosses(): Float32Array {
+    const last = this.last;
+    if (!last || !last.hasTargets) throw new Error('rowLosses() needs a forward() with targets first');
+    return this.engine.view(rows(this.buffers.layers.lmHead.saved.losses, last.B * last.T));
+  }
+
   // logits of row i of the last forward ([V] floats). With a chunked head they are
   // computed here, for this row alone (valid until the next call).
   logitsRow(i: number): Float32Array {

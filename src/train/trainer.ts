@@ -153,7 +153,7 @@ function resumableState(config: TrainConfig): CheckpointState {
 }
 
 // SHA-256 of the run's tokens: a resumed run must train on the same corpus.
-function tokensHash(split: { train: TokenArray; val: TokenArray }): string {
+export function tokensHash(split: { train: TokenArray; val: TokenArray }): string {
   const h = createHash('sha256');
   for (const t of [split.train, split.val]) h.update(new Uint8Array(t.buffer, t.byteOffset, t.byteLength)).update('|');
   return h.digest('hex');
