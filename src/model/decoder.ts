@@ -26,6 +26,7 @@ export const DECODER_CHUNK_ROWS = 64;
 export interface DecoderOptions {
   chunkRows?: number; // prompt rows per pass (default 64)
   params?: Tensor<'f32'>; // use these weights in place (a GPT's buffers.params) instead of a copy
+  ops?: OpContext; // and that GPT's op scratch (buffers.ops), as it is idle while we sample
 }
 
 export class Decoder {
@@ -71,7 +72,7 @@ export class Decoder {
     this.branch = act([m, C]);
     this.hidden = Array.from({ length: activationOf(c) === 'swiglu' ? 3 : 2 }, () => act([m, H]));
     this.logits = act([1, c.vocabSize]);
-    this.ops = planOps(plan, engine, { rows: m, channels: C, seqLen: c.blockSize, headSize: C / c.nHead });
+    this.ops = options.ops ?? planOps(plan, engine, { rows: m, channels: C, seqLen: c.blockSize, headSize: C / c.nHead });
     engine.arena.commit(plan);
     if (!options.params) this.params().fill(0);
   }

@@ -390,7 +390,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
     let sample = '';
     if (!interrupted && config.sampleTokens > 0) {
       const prompt = tokenizer.encode(config.prompt);
-      const decoder = new Decoder(engine, modelConfig, { params: model.buffers.params });
+      const decoder = new Decoder(engine, modelConfig, { params: model.buffers.params, ops: model.buffers.ops });
       const ids = generate(decoder, prompt.length ? prompt : [0], {
         maxNewTokens: config.sampleTokens, temperature: config.temperature, topK: config.topK,
       }, new Rng(config.seed));
