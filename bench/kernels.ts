@@ -10,13 +10,12 @@
 // The machine is shared: pin to one core (taskset -c 1) and repeat; figures are medians.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import v8 from 'node:v8';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Bench } from 'tinybench';
 import { Arena } from '../src/engine/arena.ts';
 import { STATIC_DATA_BYTES } from '../src/engine/engine.ts';
-import { createSharedMemory, instantiateModule, wasmPath, type KernelBuild, type KernelModule } from '../src/engine/wasm.ts';
+import { createSharedMemory, enableRelaxedSimd, instantiateModule, wasmPath, type KernelBuild, type KernelModule } from '../src/engine/wasm.ts';
 import { callKernel, kernelTable, type Dispatch } from '../src/engine/kernel-table.ts';
 import { elementsFor, tensorAt } from '../src/engine/tensor.ts';
 import { gemmBlocking, matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../src/ops/matmul.ts';
@@ -45,7 +44,7 @@ type K = AllKernels & Record<string, unknown>;
 const has = (k: K, ...names: string[]) => names.every((n) => typeof k[n] === 'function');
 const call = (k: K, name: string, ...a: number[]) => (k[name] as (...x: number[]) => unknown)(...a);
 
-v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+enableRelaxedSimd();
 
 interface Instance {
   build: KernelBuild;

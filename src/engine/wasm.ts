@@ -37,10 +37,11 @@ function ensureBuilt(build: KernelBuild, which: KernelModule): void {
 let relaxedFlagSet = false;
 
 // Node 20 rejects relaxed SIMD unless the V8 flag is on; flags are process-wide,
-// so workers inherit it. Must run before the module is compiled.
-function enableRelaxedSimd(): void {
+// so workers inherit it. Must run before the module is compiled. Node 22 has relaxed
+// SIMD on by default, and Node 26's V8 no longer knows the flag (it would print an error).
+export function enableRelaxedSimd(): void {
   if (relaxedFlagSet) return;
-  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  if (Number(process.versions.node.split('.')[0]) < 22) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
   relaxedFlagSet = true;
 }
 
