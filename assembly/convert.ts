@@ -103,7 +103,7 @@ const F16_EXP: u32 = 0x0f800000; // the fp16 exponent field after << 13
 const TWO_POW_M14: f32 = 6.103515625e-05; // 2^-14: a subnormal's mantissa times it is its value
 
 // @ts-ignore: decorator
-@inline function fromF16x4(h: v128): v128 {
+@inline export function fromF16x4(h: v128): v128 {
   const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
   const shifted = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
   const exp = v128.and(shifted, i32x4.splat(F16_EXP));
@@ -117,7 +117,7 @@ const TWO_POW_M14: f32 = 6.103515625e-05; // 2^-14: a subnormal's mantissa times
 }
 
 // @ts-ignore: decorator
-@inline function fromF16(h: u32): u32 {
+@inline export function fromF16(h: u32): u32 {
   const sign = (h & 0x8000) << 16;
   const shifted = (h & 0x7fff) << 13;
   const exp = shifted & F16_EXP;

@@ -14,6 +14,7 @@
 // prefetcher; reading A in place measured no better) and the macro-kernel runs the
 // micro-kernel over every (NR-column panel, MR-row panel) pair. The weight gradient's
 // bias gradient rides on its A packing. src/ops/matmul.ts drives the stages.
+import { fromF16, fromF16x4 } from './convert';
 import { madd } from './simd';
 
 // Micro-tile: MR rows x NR columns, MR*NR/4 v128 accumulators. Measured with Node 20
@@ -55,7 +56,7 @@ export function gemmThreadScratchBytes(): usize {
 // panels as packPanelsB lays them. Spanning several K blocks per step means fewer
 // steps, so fewer times all threads wait for each other.
 export function gemmPackB(
-  packB: usize, b: usize, bRow: i32, bCol: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, unitStart: i32, unitEnd: i32,
+  packB: usize, b: usize, bRow: i32, bCol: i32, bType: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, unitStart: i32, unitEnd: i32,
 ): void {
   const panels = (nc + NR - 1) / NR;
   const blockBytes = <usize>(KC * panels * NR) << 2;
@@ -69,7 +70,9 @@ export function gemmPackB(
     const kc = min(KC, pc0 + kSpan - pc);
     if (kc <= 0) return;
     const j0 = p0 * NR;
-    packPanelsB(packB + <usize>q * blockBytes + (<usize>(j0 * kc) << 2), b, bRow, bCol, pc, kc, jc + j0, min(p1 * NR, nc) - j0);
+    const dst = packB + <usize>q * blockBytes + (<usize>(j0 * kc) << 2);
+    if (bType == B_F32) packPanelsB(dst, b, bRow, bCol, pc, kc, jc + j0, min(p1 * NR, nc) - j0);
+    else packPanelsB16(dst, b, bRow, bCol, bType, pc, kc, jc + j0, min(p1 * NR, nc) - j0);
     u += p1 - p0;
   }
 }
@@ -99,11 +102,11 @@ export function gemmRows(
 // row's K blocks in order). gemmCols then computes all rows of C for panels
 // [panelStart, panelEnd) of the step from both packed buffers. Same bits as the row path.
 export function gemmPackSpan(
-  packB: usize, b: usize, bRow: i32, bCol: i32, packA: usize, a: usize, aRow: i32, aCol: i32, dbias: usize,
+  packB: usize, b: usize, bRow: i32, bCol: i32, bType: i32, packA: usize, a: usize, aRow: i32, aCol: i32, dbias: usize,
   M: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, unitStart: i32, unitEnd: i32,
 ): void {
   const bUnits = ((kSpan + KC - 1) / KC) * ((nc + NR - 1) / NR);
-  if (unitStart < bUnits) gemmPackB(packB, b, bRow, bCol, pc0, kSpan, jc, nc, unitStart, min(unitEnd, bUnits));
+  if (unitStart < bUnits) gemmPackB(packB, b, bRow, bCol, bType, pc0, kSpan, jc, nc, unitStart, min(unitEnd, bUnits));
   if (unitEnd <= bUnits) return;
   const rowPanels = (M + MR - 1) / MR;
   const blockBytes = <usize>(KC * rowPanels * MR) << 2;
@@ -323,6 +326,62 @@ function packPanelsA(dst: usize, a: usize, aRow: i32, aCol: i32, i0: i32, mc: i3
 // B rows [k0, k0+kc) x cols [j0, j0+nc) -> panels of NR columns, k-major:
 // panel[k*NR + j]; columns past nc are zero. Vector copies when B's rows are
 // contiguous (dx = dy W, dW = dy^T x), 4x4 transposes when its columns are (W^T).
+// B's element type: f32, or a 16-bit storage type converted to f32 while packing (so
+// the micro-kernel and the K sums are the same whatever B is stored in)
+export const B_F32: i32 = 0;
+export const B_BF16: i32 = 1;
+export const B_F16: i32 = 2;
+
+// @ts-ignore: decorator
+@inline function widen4(h: v128, bType: i32): v128 {
+  return bType == B_BF16 ? i32x4.shl(h, 16) : fromF16x4(h);
+}
+
+// packPanelsB for a B of 16-bit elements (bType B_BF16 or B_F16): the same panels, f32.
+function packPanelsB16(dst: usize, b: usize, bRow: i32, bCol: i32, bType: i32, k0: i32, kc: i32, j0: i32, nc: i32): void {
+  const rowStep = <usize>bRow << 1;
+  const colStep = <usize>bCol << 1;
+  const dRow = <usize>NR << 2;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const panel = dst + (<usize>(jr * kc) << 2);
+    const nr = min(NR, nc - jr);
+    const src0 = b + ((<usize>k0 * <usize>bRow + <usize>(j0 + jr) * <usize>bCol) << 1);
+    if (nr == NR && bCol == 1) {
+      // a panel row is NR contiguous halves: widen 8 at a time
+      let src = src0;
+      let d = panel;
+      const end = panel + <usize>kc * dRow;
+      while (d < end) {
+        for (let v = 0; v < NR; v += 8) {
+          const h = v128.load(src + (<usize>v << 1));
+          v128.store(d + (<usize>v << 2), widen4(i32x4.extend_low_i16x8_u(h), bType));
+          v128.store(d + (<usize>v << 2), widen4(i32x4.extend_high_i16x8_u(h), bType), 16);
+        }
+        src += rowStep;
+        d += dRow;
+      }
+      continue;
+    }
+    for (let j = 0; j < NR; j++) {
+      let d = panel + (<usize>j << 2);
+      if (j < nr) {
+        let src = src0 + <usize>j * colStep;
+        for (let k = 0; k < kc; k++) {
+          const h = <u32>load<u16>(src);
+          store<u32>(d, bType == B_BF16 ? h << 16 : fromF16(h));
+          d += dRow;
+          src += rowStep;
+        }
+      } else {
+        for (let k = 0; k < kc; k++) {
+          store<f32>(d, 0);
+          d += dRow;
+        }
+      }
+    }
+  }
+}
+
 export function packPanelsB(dst: usize, b: usize, bRow: i32, bCol: i32, k0: i32, kc: i32, j0: i32, nc: i32): void {
   const rowStep = <usize>bRow << 2;
   const colStep = <usize>bCol << 2;

@@ -219,6 +219,16 @@ async function matmulSuite(inst: Instance): Promise<void> {
       await task(inst, 'matmul', 'backward input', shape, flops, 'GFLOP/s', () => matmulBackwardInput(ctx, { dinp: t(dx, [M, K]), dout: out, weight, accumulate: false }));
       await task(inst, 'matmul', 'backward weights', shape, flops, 'GFLOP/s', () => matmulBackwardWeights(ctx, { dweight: t(dW, [N, K]), dbias: null, dout: out, inp }));
       await task(inst, 'matmul', 'backward weights+bias', shape, flops, 'GFLOP/s', () => matmulBackwardWeights(ctx, { dweight: t(dW, [N, K]), dbias: t(db, [N]), dout: out, inp }));
+      if (has(k, 'f32ToBf16', 'f32ToF16')) {
+        // the weights as a 16-bit copy, converted while packed
+        const w16 = inst.arena.alloc(2 * N * K);
+        for (const format of ['bf16', 'f16'] as const) {
+          call(k, format === 'bf16' ? 'f32ToBf16' : 'f32ToF16', w16, W, 0, N * K);
+          const weight16 = tensorAt(w16, [N, K], format);
+          await task(inst, 'matmul', `forward, ${format} weight`, shape, flops, 'GFLOP/s', () => matmulForward(ctx, { out, inp, weight: weight16, bias: t(b, [N]) }));
+          await task(inst, 'matmul', `backward input, ${format} weight`, shape, flops, 'GFLOP/s', () => matmulBackwardInput(ctx, { dinp: t(dx, [M, K]), dout: out, weight: weight16, accumulate: false }));
+        }
+      }
     } else {
       await task(inst, 'matmul', 'forward (+bias)', shape, flops, 'GFLOP/s', () => k.matmulForward(y, x, W, b, M, K, N, 0, M, scratch));
       await task(inst, 'matmul', 'backward input', shape, flops, 'GFLOP/s', () => k.matmulBackwardInput(dx, y, W, M, K, N, 0, 0, M, scratch));

@@ -526,6 +526,46 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
       }
     });
 
+    // A bf16 or fp16 B (the weights' 16-bit copy, or a 16-bit activation in dW = dout^T x)
+    // is converted while packed: the same bits as the f32 path given B rounded first.
+    it.each(['bf16', 'f16'] as const)('a %s B through the matmul ops: the f32 path\'s bits with B rounded to 16 bits', (format) => {
+      const s = begin();
+      const run: Dispatch = (name, fixed, start, end, _grain, threadScratch) => {
+        const fixedArgs = fixed as readonly number[];
+        callKernel(k[name] as unknown as (...a: number[]) => unknown, kernelTable[name], fixedArgs, fixedArgs.length, start, end, threadScratch?.base ?? 0);
+      };
+      const packedFloats = elementsFor('f32', k.gemmPackedBBytes());
+      const ctx: OpContext = {
+        run, memory: engine.memory, threadScratch: { base: scratch, stride: 0 },
+        matmul: { packedB: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), packedA: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), blocking: gemmBlocking(k) },
+        layernorm: { partials: tensorAt(0, [0, 0], 'f32') },
+      };
+      const t = (off: number, shape: number[]) => tensorAt(off, shape, 'f32');
+      // v as 16 bits (h) and as the f32 values of those bits (r)
+      const as16 = (v: Float64Array) => {
+        const f = s.f32(v), h = engine.arena.alloc(Math.max(2 * v.length, 16)), r = s.nan(v.length);
+        if (format === 'bf16') { k.f32ToBf16(h, f, 0, v.length); k.bf16ToF32(r, h, 0, v.length); } else { k.f32ToF16(h, f, 0, v.length); k.f16ToF32(r, h, 0, v.length); }
+        return { h, r };
+      };
+      const W16 = as16(W), x16 = as16(x);
+      const xp = s.f32(x), dyp = s.f32(dy);
+      const inp = t(xp, [M, K]), dout = t(dyp, [M, N]);
+      const y = s.nan(M * N), y1 = s.nan(M * N);
+      matmulForward(ctx, { out: t(y, [M, N]), inp, weight: tensorAt(W16.h, [N, K], format), bias: null });
+      matmulForward(ctx, { out: t(y1, [M, N]), inp, weight: t(W16.r, [N, K]), bias: null });
+      expectBitwiseEqual(s.readF32(y, M * N), s.readF32(y1, M * N), 'y');
+      const dx = s.nan(M * K), dx1 = s.nan(M * K);
+      matmulBackwardInput(ctx, { dinp: t(dx, [M, K]), dout, weight: tensorAt(W16.h, [N, K], format), accumulate: false });
+      matmulBackwardInput(ctx, { dinp: t(dx1, [M, K]), dout, weight: t(W16.r, [N, K]), accumulate: false });
+      expectBitwiseEqual(s.readF32(dx, M * K), s.readF32(dx1, M * K), 'dx');
+      const dW = s.zeros(N * K), dW1 = s.zeros(N * K);
+      matmulBackwardWeights(ctx, { dweight: t(dW, [N, K]), dbias: null, dout, inp: tensorAt(x16.h, [M, K], format) });
+      matmulBackwardWeights(ctx, { dweight: t(dW1, [N, K]), dbias: null, dout, inp: t(x16.r, [M, K]) });
+      expectBitwiseEqual(s.readF32(dW, N * K), s.readF32(dW1, N * K), 'dW');
+      // and the rounding really happened (the 16-bit values differ from the f32 ones)
+      expect(Array.from(s.read(W16.r, N * K)).some((v, i) => v !== Math.fround(W[i]))).toBe(true);
+    });
+
     it('the matmul ops check their operands\' shapes', () => {
       const s = begin();
       const ctx = { run: () => { throw new Error('no kernel may run'); } } as unknown as OpContext;

@@ -45,50 +45,61 @@ export function matmulThreadScratchBytes(kernels: Kernels): number {
   return kernels.gemmThreadScratchBytes();
 }
 
-// out [M, N] = inp [M, K] weight^T (+ bias [N]); weight [N, K] (PyTorch's layout).
+// The operand the kernels pack as B may be stored in 16 bits (a bf16 or fp16 copy of the
+// weights): it is converted to f32 while packed, so the sums are the f32 path's. Codes as
+// assembly/matmul.ts's B_F32, B_BF16, B_F16.
+const B_TYPES = { f32: 0, bf16: 1, f16: 2 } as const;
+
+function bType(where: string, t: Tensor): number {
+  const code = (B_TYPES as Record<string, number>)[t.dtype];
+  if (code === undefined) throw new TypeError(`${where} is ${t.dtype}, expected f32, bf16 or f16`);
+  return code;
+}
+
+// out [M, N] = inp [M, K] weight^T (+ bias [N]); weight [N, K] (PyTorch's layout), f32 or 16-bit.
 export function matmulForward(
   ctx: OpContext, o: { out: Tensor; inp: Tensor; weight: Tensor; bias: Tensor | null },
 ): void {
   const [M, K] = o.inp.shape;
   const N = o.weight.shape[0];
   expectTensor('matmulForward: inp', o.inp, 'f32', [M, K]);
-  expectTensor('matmulForward: weight', o.weight, 'f32', [N, K]);
+  expectTensor('matmulForward: weight', o.weight, o.weight.dtype, [N, K]);
   expectTensor('matmulForward: out', o.out, 'f32', [M, N]);
   if (o.bias) expectTensor('matmulForward: bias', o.bias, 'f32', [N]);
   gemm(ctx, {
-    c: o.out.offset, a: o.inp.offset, aRow: K, aCol: 1, b: o.weight.offset, bRow: 1, bCol: K,
+    c: o.out.offset, a: o.inp.offset, aRow: K, aCol: 1, b: o.weight.offset, bRow: 1, bCol: K, bType: bType('matmulForward: weight', o.weight),
     bias: o.bias?.offset ?? 0, dbias: 0, M, N, K, accumulate: false,
   });
 }
 
-// dinp [M, K] (+)= dout [M, N] weight [N, K]
+// dinp [M, K] (+)= dout [M, N] weight [N, K]; weight f32 or 16-bit
 export function matmulBackwardInput(
   ctx: OpContext, o: { dinp: Tensor; dout: Tensor; weight: Tensor; accumulate: boolean },
 ): void {
   const [N, K] = o.weight.shape;
   const M = o.dout.shape[0];
-  expectTensor('matmulBackwardInput: weight', o.weight, 'f32', [N, K]);
+  expectTensor('matmulBackwardInput: weight', o.weight, o.weight.dtype, [N, K]);
   expectTensor('matmulBackwardInput: dout', o.dout, 'f32', [M, N]);
   expectTensor('matmulBackwardInput: dinp', o.dinp, 'f32', [M, K]);
   gemm(ctx, {
-    c: o.dinp.offset, a: o.dout.offset, aRow: N, aCol: 1, b: o.weight.offset, bRow: K, bCol: 1,
+    c: o.dinp.offset, a: o.dout.offset, aRow: N, aCol: 1, b: o.weight.offset, bRow: K, bCol: 1, bType: bType('matmulBackwardInput: weight', o.weight),
     bias: 0, dbias: 0, M, N: K, K: N, accumulate: o.accumulate,
   });
 }
 
 // dweight [N, K] += dout^T [N, M] inp [M, K]; dbias [N] += sum over rows of dout (the
-// sums ride on packing dout^T)
+// sums ride on packing dout^T); inp f32 or 16-bit
 export function matmulBackwardWeights(
   ctx: OpContext, o: { dweight: Tensor; dbias: Tensor | null; dout: Tensor; inp: Tensor },
 ): void {
   const [M, K] = o.inp.shape;
   const N = o.dweight.shape[0];
-  expectTensor('matmulBackwardWeights: inp', o.inp, 'f32', [M, K]);
+  expectTensor('matmulBackwardWeights: inp', o.inp, o.inp.dtype, [M, K]);
   expectTensor('matmulBackwardWeights: dout', o.dout, 'f32', [M, N]);
   expectTensor('matmulBackwardWeights: dweight', o.dweight, 'f32', [N, K]);
   if (o.dbias) expectTensor('matmulBackwardWeights: dbias', o.dbias, 'f32', [N]);
   gemm(ctx, {
-    c: o.dweight.offset, a: o.dout.offset, aRow: 1, aCol: N, b: o.inp.offset, bRow: K, bCol: 1,
+    c: o.dweight.offset, a: o.dout.offset, aRow: 1, aCol: N, b: o.inp.offset, bRow: K, bCol: 1, bType: bType('matmulBackwardWeights: inp', o.inp),
     bias: 0, dbias: o.dbias?.offset ?? 0, M: N, N: K, K: M, accumulate: true,
   });
 }
@@ -98,7 +109,7 @@ export function matmulBackwardWeights(
 interface GemmOperands {
   c: number;
   a: number; aRow: number; aCol: number;
-  b: number; bRow: number; bCol: number;
+  b: number; bRow: number; bCol: number; bType: number;
   bias: number;
   dbias: number;
   M: number; N: number; K: number;
@@ -125,10 +136,10 @@ function gemm(ctx: OpContext, g: GemmOperands): void {
       const span = Math.min(kSpan, g.K - pc0);
       const bUnits = Math.ceil(span / blockK) * panels;
       if (g.M < nc) {
-        ctx.run('gemmPackSpan', [packedB.offset, g.b, g.bRow, g.bCol, packedA.offset, g.a, g.aRow, g.aCol, g.dbias, g.M, pc0, span, jc, nc], 0, bUnits + Math.ceil(g.M / tileRows), 1);
+        ctx.run('gemmPackSpan', [packedB.offset, g.b, g.bRow, g.bCol, g.bType, packedA.offset, g.a, g.aRow, g.aCol, g.dbias, g.M, pc0, span, jc, nc], 0, bUnits + Math.ceil(g.M / tileRows), 1);
         ctx.run('gemmCols', [g.c, packedA.offset, packedB.offset, g.bias, g.M, g.N, pc0, span, jc, nc, acc], 0, panels, GRAIN_PANELS, ctx.threadScratch);
       } else {
-        ctx.run('gemmPackB', [packedB.offset, g.b, g.bRow, g.bCol, pc0, span, jc, nc], 0, bUnits, 1);
+        ctx.run('gemmPackB', [packedB.offset, g.b, g.bRow, g.bCol, g.bType, pc0, span, jc, nc], 0, bUnits, 1);
         ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB.offset, g.bias, g.dbias, g.N, pc0, span, jc, nc, acc], 0, g.M, GRAIN_ROWS, ctx.threadScratch);
       }
     }
