@@ -3,6 +3,7 @@
 // kernel allocates. Test oracles and the peak loop are in testing/, a separate build.
 export { gemmPackB, gemmRows, gemmPackSpan, gemmCols, gemmThreadScratchBytes,
   gemmBlockK, gemmBlockN, gemmPanelWidth, gemmTileRows, gemmPackedBBytes } from './matmul';
+export { matvecForward } from './matvec';
 export { layernormForward, residualLayernormForward, layernormBackwardChunks } from './layernorm';
 export { sumChunks } from './reduce';
 export { geluForward, geluBackward } from './gelu';

@@ -219,6 +219,10 @@ async function matmulSuite(inst: Instance): Promise<void> {
       await task(inst, 'matmul', 'backward input', shape, flops, 'GFLOP/s', () => matmulBackwardInput(ctx, { dinp: t(dx, [M, K]), dout: out, weight, accumulate: false }));
       await task(inst, 'matmul', 'backward weights', shape, flops, 'GFLOP/s', () => matmulBackwardWeights(ctx, { dweight: t(dW, [N, K]), dbias: null, dout: out, inp }));
       await task(inst, 'matmul', 'backward weights+bias', shape, flops, 'GFLOP/s', () => matmulBackwardWeights(ctx, { dweight: t(dW, [N, K]), dbias: t(db, [N]), dout: out, inp }));
+      if (has(k, 'matvecForward')) {
+        // one row (a generated token): the weights read as stored; GB/s of weights
+        await task(inst, 'matvec', 'matvecForward, 1 row', `(1,${K},${N})`, 4 * N * K, 'GB/s', () => call(k, 'matvecForward', y, x, W, b, 1, K, N, 0, N));
+      }
       if (has(k, 'f32ToBf16', 'f32ToF16')) {
         // the weights as a 16-bit copy, converted while packed
         const w16 = inst.arena.alloc(2 * N * K);

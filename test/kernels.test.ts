@@ -455,6 +455,19 @@ describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
     const r = splitPoint(M);
     const rN = splitPoint(N);
 
+    it.each([true, false])('matvecForward (bias: %s) matches the reference; feature ranges split exactly', (withBias) => {
+      const s = begin();
+      const xp = s.f32(x), wp = s.f32(W), bp = withBias ? s.f32(b) : 0;
+      const out = s.nan(M * N);
+      k.matvecForward(out, xp, wp, bp, M, K, N, 0, N);
+      const full = s.readF32(out, M * N);
+      expectClose(full, ref.matmulForward(x, W, withBias ? b : null, M, K, N), { rtol: RTOL }, 'y');
+      const split = s.nan(M * N);
+      k.matvecForward(split, xp, wp, bp, M, K, N, rN, N);
+      k.matvecForward(split, xp, wp, bp, M, K, N, 0, rN);
+      expectBitwiseEqual(s.readF32(split, M * N), full, 'split features');
+    });
+
     it('matmulBackwardWeightsBias: dW bitwise as matmulBackwardWeights, db matches the reference; feature ranges split exactly', () => {
       const s = begin();
       const dyp = s.f32(dy), xp = s.f32(x);

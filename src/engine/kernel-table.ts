@@ -16,6 +16,7 @@ export const kernelTable = {
   gemmRows: 'range+scratch', // rows of C (dW: output features, so no two threads add into one element)
   gemmPackSpan: 'range', // B's panels, then A's row panels (column path)
   gemmCols: 'range+scratch', // column panels of C's step, all rows
+  matvecForward: 'range', // output features
   layernormForward: 'range', // rows
   residualLayernormForward: 'range', // rows
   layernormBackwardChunks: 'range', // fixed-size row chunks, each with its own partial dweight/dbias

@@ -8,7 +8,7 @@ import { prefix, rowRange, rows, slice, type Tensor } from '../engine/tensor.ts'
 import { planOps, type OpContext } from '../ops/context.ts';
 import { embeddingForward } from '../ops/embedding.ts';
 import { layernormForward } from '../ops/layernorm.ts';
-import { matmulForward } from '../ops/matmul.ts';
+import { matmulForward, matvecForward } from '../ops/matmul.ts';
 import { attentionCachedForward } from '../ops/attention.ts';
 import { residualForward } from '../ops/elementwise.ts';
 import { geluForward } from '../ops/gelu.ts';
@@ -22,6 +22,9 @@ import type { ParamDecl } from './layer.ts';
 type F32 = Tensor<'f32'>;
 
 export const DECODER_CHUNK_ROWS = 64;
+// Up to this many rows (a new token) the Linears read their weights as stored
+// (matvecForward); a prompt chunk goes through the packed matmul.
+const MATVEC_ROWS = 4;
 
 export interface DecoderOptions {
   chunkRows?: number; // prompt rows per pass (default 64)
@@ -133,7 +136,8 @@ export class Decoder {
     embeddingForward(ops, { out: prefix(x, [1, m, C]), ids: idsT, wte: this.w(e.wte), wpe: slice(wpe, p0 * C, [c.blockSize - p0, C]) });
     const norm = (out: F32, inp: F32, ln: { weight: ParamDecl; bias: ParamDecl | null }) =>
       layernormForward(ops, { out, mean, rstd, inp, weight: this.w(ln.weight), bias: this.p(ln.bias) });
-    const linear = (out: F32, inp: F32, weight: ParamDecl, bias: ParamDecl | null) => matmulForward(ops, { out, inp, weight: this.w(weight), bias: this.p(bias) });
+    const product = m <= MATVEC_ROWS ? matvecForward : matmulForward;
+    const linear = (out: F32, inp: F32, weight: ParamDecl, bias: ParamDecl | null) => product(ops, { out, inp, weight: this.w(weight), bias: this.p(bias) });
     const mem = this.engine.view(this.cache);
     const qkvView = this.engine.view(qkv);
     this.spec.blocks.forEach((b, l) => {
@@ -168,7 +172,7 @@ export class Decoder {
     // ln_f and the LM head on the last row only
     const last = rowRange(x, m - 1, 1), hLast = rowRange(h, 0, 1);
     layernormForward(ops, { out: hLast, mean: rows(mean, 1), rstd: rows(rstd, 1), inp: last, weight: this.w(this.spec.lnf.params.weight), bias: this.p(this.spec.lnf.params.bias) });
-    matmulForward(ops, { out: this.logits, inp: hLast, weight: this.w(e.wte), bias: null });
+    matvecForward(ops, { out: this.logits, inp: hLast, weight: this.w(e.wte), bias: null });
     this.pos += m;
   }
 }

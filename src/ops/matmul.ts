@@ -72,6 +72,21 @@ export function matmulForward(
   });
 }
 
+// out [M, N] = inp [M, K] weight^T (+ bias) for a few rows, reading the weight rows as
+// stored (no packing): generation. Not the bits of matmulForward (another K order).
+export function matvecForward(ctx: OpContext, o: { out: Tensor; inp: Tensor; weight: Tensor; bias: Tensor | null }): void {
+  const [M, K] = o.inp.shape;
+  const N = o.weight.shape[0];
+  expectTensor('matvecForward: inp', o.inp, 'f32', [M, K]);
+  expectTensor('matvecForward: weight', o.weight, 'f32', [N, K]);
+  expectTensor('matvecForward: out', o.out, 'f32', [M, N]);
+  if (o.bias) expectTensor('matvecForward: bias', o.bias, 'f32', [N]);
+  ctx.run('matvecForward', [o.out.offset, o.inp.offset, o.weight.offset, o.bias?.offset ?? 0, M, K, N], 0, N, MATVEC_GRAIN);
+}
+
+// Output features per chunk of a matvec: enough rows of W to amortize a chunk's claim.
+const MATVEC_GRAIN = 64;
+
 // dinp [M, K] (+)= dout [M, N] weight [N, K]; weight f32 or 16-bit
 export function matmulBackwardInput(
   ctx: OpContext, o: { dinp: Tensor; dout: Tensor; weight: Tensor; accumulate: boolean },
