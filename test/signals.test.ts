@@ -133,6 +133,9 @@ describe('signals', () => {
 
     const again = start(process.execPath, ['--import', 'tsx', 'train.ts', ...data, '--save-interval', '1', '--resume']);
     await until(() => /resumed from/.test(again.out()) && loadCheckpointState(outDir).step > first, 60_000);
+    // a checkpoint appears a moment before the loop checks for a signal (it still syncs the
+    // directory): wait until the next step is under way, so both presses land inside it
+    await new Promise((r) => setTimeout(r, 300));
     process.kill(again.pid, signal);
     await new Promise((r) => setTimeout(r, 600)); // a second press, not a launcher's relay of the first
     const t0 = performance.now();
