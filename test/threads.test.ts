@@ -11,7 +11,7 @@ import type { TrainConfig } from '../src/train/config.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { GPT } from '../src/model/gpt.ts';
 import { WorkerError } from '../src/engine/pool.ts';
-import { Backoff, CTRL, CTRL_INTS, initChunks, runChunks } from '../src/engine/protocol.ts';
+import { Backoff, CTRL_INTS, initChunks, runChunks } from '../src/engine/protocol.ts';
 
 const root = join(import.meta.dirname, '..');
 const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-threads-'));
