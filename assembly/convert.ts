@@ -138,3 +138,32 @@ export function f16ToF32(dst: usize, src: usize, start: i32, end: i32): void {
   }
   for (; i < end; i++) store<u32>(dst + (<usize>i << 2), fromF16(<u32>load<u16>(src + (<usize>i << 1))));
 }
+
+// ---------------------------------------------------------------- rounding in place
+
+// x [n] f32 = the nearest bf16 value of x (as f32), in place: what storing x in bf16 and
+// loading it back gives, in one pass (activation gradients handed between blocks)
+export function roundToBf16(x: usize, start: i32, end: i32): void {
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const p = x + (<usize>i << 2);
+    v128.store(p, i32x4.shl(toBf16x4(v128.load(p)), 16));
+  }
+  for (; i < end; i++) {
+    const p = x + (<usize>i << 2);
+    store<u32>(p, toBf16(load<u32>(p)) << 16);
+  }
+}
+
+// x [n] f32 = the nearest fp16 value of x (as f32; beyond 65504 it is infinity), in place
+export function roundToF16(x: usize, start: i32, end: i32): void {
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const p = x + (<usize>i << 2);
+    v128.store(p, fromF16x4(toF16x4(v128.load(p))));
+  }
+  for (; i < end; i++) {
+    const p = x + (<usize>i << 2);
+    store<u32>(p, fromF16(toF16(load<u32>(p))));
+  }
+}

@@ -13,7 +13,7 @@ export { crossEntropyForward, crossEntropyBackward } from './crossentropy';
 export { embeddingForward, tokenEmbeddingBackward, positionEmbeddingBackward } from './embedding';
 export { residualForward, residualDropoutForward, dropout, zeroFill } from './elementwise';
 export { adamw, sumSquaresChunks } from './optimizer';
-export { f32ToBf16, bf16ToF32, f32ToF16, f16ToF32 } from './convert';
+export { f32ToBf16, bf16ToF32, f32ToF16, f16ToF32, roundToBf16, roundToF16 } from './convert';
 
 // First byte past the module's static data: the TypeScript arena starts at or above it.
 export function heapBase(): usize {

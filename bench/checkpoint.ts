@@ -38,7 +38,7 @@ function data(step: number) {
   for (const s of layout.specs) for (let i = 0; i < s.size; i++) params[s.offset + i] = rng.normal() * 0.02;
   const state: CheckpointState = {
     step, adamSteps: step, batches: { state: step, spareNormal: null }, dropout: { seed: 1, pass: step }, modelConfig,
-    trainConfig: {}, tokenizer: { kind: 'char', vocab: [] } as never, kernels: 'relaxed', valLoss: null, dataHash: 'bench',
+    trainConfig: {}, tokenizer: { kind: 'char', vocab: [] } as never, kernels: 'relaxed', valLoss: null, dataHash: 'bench', lossScaler: null,
   };
   return { state, params, m: params.map((x) => x * 0.1), v: params.map((x) => x * x) };
 }

@@ -36,6 +36,13 @@ describe('command-line values', () => {
     [['--n-layr', '3'], /^unknown option --n-layr \(did you mean --n-layer\?\)/],
     [['--tokenizer', 'bpe'], /^invalid --tokenizer "bpe": must be one of gpt2, char$/],
     [['--lr', '-1'], /^invalid --lr -1: must be a positive number$/],
+    [['--precision', 'fp8'], /^invalid --precision "fp8": must be one of fp32, bf16, fp16$/],
+    [['--loss-scale', '3'], /^invalid --loss-scale 3: must be a power of two from 1 to 2\^64/],
+    [['--loss-scale', '0.5'], /^invalid --loss-scale 0.5: must be a power of two from 1 to 2\^64/],
+    [['--loss-scale', String(2 ** 65)], /^invalid --loss-scale 36893488147419103000: must be a power of two from 1 to 2\^64/],
+    [['--scale-growth', '1'], /^invalid --scale-growth 1: must be a number above 1$/],
+    [['--scale-backoff', '1'], /^invalid --scale-backoff 1: must be in \(0, 1\)$/],
+    [['--scale-growth-interval', '0'], /^invalid --scale-growth-interval 0: must be a positive integer$/],
   ])('%j: %s', (args, message) => {
     expect(parseError(args)).toMatch(message);
   });
@@ -43,6 +50,7 @@ describe('command-line values', () => {
   it('takes what it should: numbers, --no- flags, repeated --data', () => {
     const o = parseTrainArgs(['--lr', '2e-3', '--no-bias', '--no-cache', '--data', 'a.txt', '--data', 'b/', '--max-iters', '7']);
     expect(o).toMatchObject({ lr: 2e-3, bias: false, cacheDir: null, data: ['a.txt', 'b/'], maxIters: 7 });
+    expect(parseTrainArgs(['--precision', 'fp16', '--loss-scale', String(2 ** 64)])).toMatchObject({ precision: 'fp16', lossScale: 2 ** 64 });
     expect(resolveTrainConfig(o).lrDecayIters).toBe(7);
     expect(parseTrainArgs([])).toEqual({ ...parseTrainArgs([]) });
   });
@@ -66,6 +74,14 @@ describe('command-line values', () => {
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toMatch(/^error: this model needs at least .* GiB, over the 4 GiB wasm32 limit: use a smaller --n-layer/);
     expect(performance.now() - t0).toBeLessThan(20_000);
+  });
+
+  it('a model that fits in 16 bits or with recompute is refused naming both', () => {
+    // GPT-2 small's shape at block 1024, batch 5: ~2.9 GiB of fp32 activations
+    const r = cli('--n-layer', '12', '--n-embd', '768', '--n-head', '12', '--block-size', '1024', '--batch-size', '5', '--tokenizer', 'char');
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^error: this model needs at least [\d.]+ GiB, over the 4 GiB wasm32 limit: try --recompute blocks, or --precision bf16, or use a smaller/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('more threads than cores: a warning', () => {

@@ -43,6 +43,29 @@ describe('--resume', () => {
     expect(stepLosses(join(b, 'log.jsonl'))).toHaveLength(2 * N);
   });
 
+  it('fp16: the checkpoint carries the loss scaler, so the run resumes bitwise with the same scale (overflows and a growth on the way)', async () => {
+    const N = 6;
+    // 2^28 overflows the first steps; an interval of 2 grows the scale between them
+    const fp16 = { precision: 'fp16' as const, lossScale: 2 ** 28, scaleGrowthInterval: 2 };
+    const records = (log: string) => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'step').map((r) => [r.step, r.loss, r.loss_scale, r.skipped]);
+    const a = tmp();
+    const straight = await train(options(a, 2, { ...fp16, maxIters: 2 * N, outDir: join(a, 'out'), logFile: join(a, 'log.jsonl') }), quiet);
+    const b = tmp();
+    const first = options(b, 2, { ...fp16, maxIters: N, lrDecayIters: 2 * N, outDir: join(b, 'out'), logFile: join(b, 'log.jsonl') });
+    await train(first, quiet);
+    const saved = loadCheckpointState(join(b, 'out')).lossScaler!;
+    expect(saved.skipped).toBeGreaterThan(0);
+    const lines: string[] = [];
+    // --loss-scale now differs: the checkpoint's scale wins
+    const resumed = await train({ ...first, maxIters: 2 * N, lrDecayIters: undefined, lossScale: 1, resume: true }, { print: (l) => lines.push(l) });
+    expect(lines.join('\n')).toContain(`resumed from ${join(b, 'out')} at step ${N}, loss scale ${saved.scale}`);
+    expect(paramsHash(resumed.params)).toBe(paramsHash(straight.params));
+    const log = records(join(b, 'log.jsonl'));
+    expect(log).toEqual(records(join(a, 'log.jsonl')));
+    expect(log.some((r) => r[3] === true)).toBe(true);
+    expect(new Set(log.map((r) => r[2])).size).toBeGreaterThan(2);
+  });
+
   it('refuses an option that defines the model, data or optimizer, naming it; a changed corpus; a missing checkpoint', async () => {
     const dir = tmp();
     const first = options(dir, 1, { maxIters: 3, outDir: join(dir, 'out') });

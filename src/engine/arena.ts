@@ -22,6 +22,10 @@ export class MemoryPlan {
   readonly bytes: Record<MemoryCategory, number> = { parameters: 0, gradients: 0, optimizer: 0, activations: 0, scratch: 0 };
   // the activations by what they are for (a label given when laid out), in first-use order
   readonly activationParts = new Map<string, number>();
+  // bytes of each category stored in 16-bit floats (the rest is fp32, or integer ids
+  // and float64 partial sums)
+  readonly halfBytes: Record<MemoryCategory, { bf16: number; f16: number }> = Object.fromEntries(
+    CATEGORIES.map((c) => [c, { bf16: 0, f16: 0 }])) as Record<MemoryCategory, { bf16: number; f16: number }>;
 
   constructor(readonly base: number) {
     this.top = base;
@@ -30,7 +34,7 @@ export class MemoryPlan {
   tensor<D extends DType>(category: MemoryCategory, shape: readonly number[], dtype: D, label?: string): Tensor<D> {
     const offset = this.top;
     this.top = alignUp(offset + bytesOf(dtype, elementCount(shape)), ARENA_ALIGN);
-    this.count(category, this.top - offset, label);
+    this.count(category, this.top - offset, label, dtype);
     return tensorAt(offset, shape, dtype);
   }
 
@@ -51,12 +55,13 @@ export class MemoryPlan {
       return tensors;
     });
     this.top = end;
-    this.count(category, end - start, label);
+    this.count(category, end - start, label, dtype);
     return laid;
   }
 
-  private count(category: MemoryCategory, bytes: number, label: string | undefined): void {
+  private count(category: MemoryCategory, bytes: number, label: string | undefined, dtype: DType): void {
     this.bytes[category] += bytes;
+    if (dtype === 'bf16' || dtype === 'f16') this.halfBytes[category][dtype] += bytes;
     if (label !== undefined && category === 'activations') this.activationParts.set(label, (this.activationParts.get(label) ?? 0) + bytes);
   }
 
@@ -68,10 +73,16 @@ export class MemoryPlan {
     return this.top - this.base;
   }
 
-  // One line by category; a second with the activations by label when they have some.
+  // One line by category, with the part in 16-bit floats named (fp32 otherwise); a second
+  // with the activations by label when they have some.
   describe(): string {
-    const parts = CATEGORIES.map((c) => `${c} ${formatBytes(this.bytes[c])}`).join(', ');
-    const line = `memory plan: ${parts} = ${formatBytes(this.total)} of the 4 GiB wasm32 limit`;
+    const parts = CATEGORIES.map((c) => {
+      const half = this.halfBytes[c];
+      const rest = this.bytes[c] - half.bf16 - half.f16;
+      const named = (['bf16', 'f16'] as const).filter((d) => half[d] > 0).map((d) => ` + ${formatBytes(half[d])} ${d === 'f16' ? 'fp16' : d}`).join('');
+      return `${c} ${formatBytes(rest)}${named}`;
+    }).join(', ');
+    const line = `memory plan (fp32 unless named): ${parts} = ${formatBytes(this.total)} of the 4 GiB wasm32 limit`;
     if (this.activationParts.size === 0) return line;
     const labelled = [...this.activationParts.values()].reduce((a, b) => a + b, 0);
     const other = this.bytes.activations - labelled;

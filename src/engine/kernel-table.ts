@@ -43,6 +43,8 @@ export const kernelTable = {
   bf16ToF32: 'range',
   f32ToF16: 'range',
   f16ToF32: 'range',
+  roundToBf16: 'range', // elements, in place
+  roundToF16: 'range',
 } as const satisfies { [K in keyof Kernels]?: Tail };
 
 export type KernelName = keyof typeof kernelTable;

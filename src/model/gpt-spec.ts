@@ -42,7 +42,8 @@ export function dropoutSites(s: GPTSpec): string[] {
 // moments of the weight matrices, and the activations the blocks save: every block's,
 // or with recompute 'blocks' each block's input and one block's), by arithmetic alone:
 // a size that cannot fit in wasm32's 4 GiB is refused before any layer is built.
-export function minimumTrainingBytes(c: Omit<GPTConfig, 'dropout'>, B: number, recompute: 'none' | 'blocks' = 'none'): number {
+// half: bf16/fp16 training (buffers.ts).
+export function minimumTrainingBytes(c: Omit<GPTConfig, 'dropout'>, B: number, recompute: 'none' | 'blocks' = 'none', half = false): number {
   const C = c.nEmbd;
   const H = mlpHiddenOf(c);
   const mlpMatrices = activationOf(c) === 'swiglu' ? 3 : 2;
@@ -50,5 +51,8 @@ export function minimumTrainingBytes(c: Omit<GPTConfig, 'dropout'>, B: number, r
   // x, ln_1, qkv, attention out, resid2, ln_2 (8C), and the MLP's hidden layers (2 or 3 of H)
   const perBlock = B * c.blockSize * (8 * C + (mlpMatrices === 3 ? 3 : 2) * H);
   const saved = recompute === 'blocks' ? c.nLayer * B * c.blockSize * C + perBlock : c.nLayer * perBlock;
-  return 4 * (4 * weights + saved);
+  if (!half) return 4 * (4 * weights + saved);
+  // bf16/fp16: a 16-bit copy of the weights; what the blocks save in 16 bits, plus one
+  // block's fp32 working set
+  return 4 * 4 * weights + 2 * weights + 2 * saved + 4 * perBlock;
 }

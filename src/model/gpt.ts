@@ -6,10 +6,11 @@ import type { Engine } from '../engine/engine.ts';
 import type { MemoryPlan } from '../engine/arena.ts';
 import { prefix, rows, row, slice, type Tensor } from '../engine/tensor.ts';
 import { zeroFill } from '../ops/elementwise.ts';
+import { convert, roundTo } from '../ops/convert.ts';
 import { initialize, DEFAULT_INIT, type InitOptions } from './init.ts';
 import { validateGPTConfig, type GPTConfig } from './config.ts';
 import { layoutOf, type ParameterLayout, type ParamSpec } from './parameters.ts';
-import { planModel, type ModelBuffers, type PlanOptions, type Recompute } from './buffers.ts';
+import { planModel, storedRows, type ModelBuffers, type PlanOptions, PRECISIONS, type Precision, type Recompute, type StoredActivation } from './buffers.ts';
 import { gptSpec, dropoutSites, type GPTSpec } from './gpt-spec.ts';
 import { dropoutMasks, noDropout, maskOf, type PassMasks } from './dropout.ts';
 import { embeddingLayerForward, embeddingLayerBackward } from './embedding.ts';
@@ -45,6 +46,11 @@ export interface GPTOptions {
   // rows per LM-head chunk in a pass with targets; 0 (default) = the whole [B*T, V]
   // logits at once (lm-head.ts)
   lmHeadChunk?: number;
+  // fp32 (default), or bf16/fp16: the weights stay fp32 (the masters AdamW updates, and
+  // their gradients), every forward writes a 16-bit copy for the matmuls, the blocks'
+  // saved activations and the activation gradients handed between layers are 16-bit;
+  // every kernel computes in fp32 (buffers.ts)
+  precision?: Precision;
 }
 
 // The dropout state: masks are keyed by (seed, pass), pass counting training forwards.
@@ -62,6 +68,7 @@ export class GPT {
   readonly dropoutSites: readonly string[];
   readonly recompute: Recompute;
   readonly lmHeadChunk: number;
+  readonly precision: Precision;
   private dropoutSeed = 0;
   private dropoutPass = 0;
   private last: Pass | null = null;
@@ -84,6 +91,7 @@ export class GPT {
     const o = planOptions(options);
     this.recompute = o.recompute;
     this.lmHeadChunk = o.lmHeadChunk;
+    this.precision = o.precision;
     this.spec = gptSpec(this.config, batchSize, o.lmHeadChunk);
     this.layout = layoutOf(this.spec);
     this.dropoutSites = dropoutSites(this.spec);
@@ -168,9 +176,16 @@ export class GPT {
     const masks = this.masksForPass(options.train === true);
     this.last = null;
 
+    const half = this.buffers.half;
+    if (half) convert(ops, { out: half.weights, inp: this.buffers.params });
     const inputs = this.blockInputs(R);
     embeddingLayerForward(ops, layers.embedding, prefix(inputs[0], [B, T, c.nEmbd]), idsT, maskOf(masks, layers.embedding.spec.dropout.out));
-    layers.blocks.forEach((b, l) => blockForward(ops, b, inputs[l + 1], B, T, masks, this.buffers.work));
+    layers.blocks.forEach((b, l) => {
+      // 16 bits: the block's input is kept before the block overwrites it with its output
+      if (half) this.keepSaved([half.blocks[l].input], R);
+      blockForward(ops, b, inputs[l + 1], B, T, masks, this.buffers.work);
+      if (half) this.keepSaved(half.blocks[l].rest, R);
+    });
     const h = layernormLayerForward(ops, layers.lnf, inputs[c.nLayer]);
     let loss = NaN;
     let headGradScale: number | null = null;
@@ -206,12 +221,19 @@ export class GPT {
     if (this.lmHeadChunk === 0) {
       lmHeadBackward(ops, layers.lmHead, layers.embedding.params.wte, dNorm, rows(layers.lnf.saved.out, R), prefix(this.buffers.targets, [R]), lossScale / R);
     }
+    const half = this.buffers.half;
     zeroFill(ops, dres);
     layernormLayerBackward(ops, layers.lnf, dres, dNorm, rows(this.buffers.out, R));
+    if (half) roundTo(ops, dres, half.format); // gradients handed between layers are 16-bit
     for (let l = c.nLayer - 1; l >= 0; l--) {
-      // recompute: the shared block buffers hold the last block's forward; replay the others
-      if (this.recompute === 'blocks' && l < c.nLayer - 1) blockForward(ops, layers.blocks[l], null, B, T, masks, work);
+      // the shared block buffers hold the last block's forward; for the others, load what
+      // they kept in 16 bits, and with recompute replay their forward from it
+      if (l < c.nLayer - 1) {
+        if (half) this.loadSaved(half.blocks[l], R);
+        if (this.recompute === 'blocks') blockForward(ops, layers.blocks[l], null, B, T, masks, work);
+      }
       blockBackward(ops, layers.blocks[l], dres, B, T, masks, work);
+      if (half) roundTo(ops, dres, half.format);
     }
     embeddingLayerBackward(ops, layers.embedding, prefix(dres, [B, T, c.nEmbd]), prefix(this.buffers.ids, [B, T]), maskOf(masks, layers.embedding.spec.dropout.out));
   }
@@ -234,6 +256,22 @@ export class GPT {
     return this.engine.view(lmHeadRowLogits(this.buffers.ops, head, this.buffers.layers.embedding.params.wte, x, i));
   }
 
+  // bf16/fp16: rows [0, R) of working tensors -> their 16-bit copies
+  private keepSaved(list: readonly StoredActivation[], R: number): void {
+    for (const a of list) {
+      const { work, stored } = storedRows(a, R);
+      convert(this.buffers.ops, { out: stored, inp: work });
+    }
+  }
+
+  // ... and back into the working set, exactly
+  private loadSaved(block: { input: StoredActivation; rest: readonly StoredActivation[] }, R: number): void {
+    for (const a of [block.input, ...block.rest]) {
+      const { work, stored } = storedRows(a, R);
+      convert(this.buffers.ops, { out: work, inp: stored });
+    }
+  }
+
   // Each block's input buffer (written by the layer before it), then the last block's output.
   private blockInputs(R: number): F32[] {
     return [...this.buffers.layers.blocks.map((b) => rows(b.self.saved.x, R)), rows(this.buffers.out, R)];
@@ -249,13 +287,14 @@ export class GPT {
 function checkShape(config: GPTConfig, batchSize: number, options: GPTOptions): void {
   validateGPTConfig(config);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
-  const { recompute, lmHeadChunk } = planOptions(options);
+  const { recompute, lmHeadChunk, precision } = planOptions(options);
   if (recompute !== 'none' && recompute !== 'blocks') throw new RangeError(`recompute must be none or blocks, got ${recompute}`);
+  if (!PRECISIONS.includes(precision)) throw new RangeError(`precision must be one of ${PRECISIONS.join(', ')}, got ${precision}`);
   if (!Number.isInteger(lmHeadChunk) || lmHeadChunk < 0) throw new RangeError(`lmHeadChunk must be a non-negative integer, got ${lmHeadChunk}`);
 }
 
 function planOptions(options: GPTOptions): PlanOptions & { lmHeadChunk: number } {
-  return { optimizer: options.optimizer ?? true, recompute: options.recompute ?? 'none', lmHeadChunk: options.lmHeadChunk ?? 0 };
+  return { optimizer: options.optimizer ?? true, recompute: options.recompute ?? 'none', lmHeadChunk: options.lmHeadChunk ?? 0, precision: options.precision ?? 'fp32' };
 }
 
 // Copies token ids into the model's i32 buffer, refusing ids outside the vocabulary.

@@ -35,6 +35,8 @@ export interface LayerSpec {
 export interface Param {
   value: F32;
   grad: F32;
+  // in bf16/fp16 training: the step's 16-bit copy of value, which the matmuls read
+  matmulWeight?: Tensor;
 }
 
 type BoundParams<P> = { [K in keyof P]: P[K] extends ParamDecl ? Param : Param | null };

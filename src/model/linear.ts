@@ -1,17 +1,18 @@
 // A Linear map inside a layer (c_attn, c_proj, c_fc, the LM head): y = x W^T + b,
-// W [out, in] as PyTorch's nn.Linear.
+// W [out, in] as PyTorch's nn.Linear. The matmuls read W's 16-bit copy when it has one
+// (bf16/fp16 training); its gradient is always fp32.
 import type { OpContext } from '../ops/context.ts';
 import { matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../ops/matmul.ts';
 import type { F32, Param } from './layer.ts';
 
 // out [R, out] = x [R, in] W^T + b
 export function linearForward(ops: OpContext, w: Param, b: Param | null, out: F32, x: F32): void {
-  matmulForward(ops, { out, inp: x, weight: w.value, bias: b?.value ?? null });
+  matmulForward(ops, { out, inp: x, weight: w.matmulWeight ?? w.value, bias: b?.value ?? null });
 }
 
 // dW += dout^T x, db += the sum of dout's rows; then dx = dout W (overwritten, or added
 // to with accumulateDx: an input that feeds two Linears, as SwiGLU's gate and up)
 export function linearBackward(ops: OpContext, w: Param, b: Param | null, dx: F32, dout: F32, x: F32, accumulateDx = false): void {
   matmulBackwardWeights(ops, { dweight: w.grad, dbias: b?.grad ?? null, dout, inp: x });
-  matmulBackwardInput(ops, { dinp: dx, dout, weight: w.value, accumulate: accumulateDx });
+  matmulBackwardInput(ops, { dinp: dx, dout, weight: w.matmulWeight ?? w.value, accumulate: accumulateDx });
 }

@@ -11,3 +11,10 @@ export function convert(ctx: OpContext, o: { out: Tensor; inp: Tensor }): void {
   if (!kernel) throw new TypeError(`convert: no conversion from ${o.inp.dtype} to ${o.out.dtype}`);
   ctx.run(kernel, [o.out.offset, o.inp.offset], 0, o.inp.size, GRAIN_ELEMENTS);
 }
+
+// x = x rounded to the nearest value of `format` (still f32), in place: the bits a store
+// in 16 bits and a load back would give, in one pass
+export function roundTo(ctx: OpContext, x: Tensor, format: 'bf16' | 'f16'): void {
+  expectTensor('roundTo: x', x, 'f32', x.shape);
+  ctx.run(format === 'bf16' ? 'roundToBf16' : 'roundToF16', [x.offset], 0, x.size, GRAIN_ELEMENTS);
+}

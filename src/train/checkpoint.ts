@@ -9,6 +9,7 @@
 // then are the previous checkpoint's files and stale temporaries removed. A crash at any
 // moment leaves the old checkpoint or the new one, both complete. Loading verifies sizes,
 // checksums, names and shapes; any mismatch is a CheckpointError naming the file.
+import type { LossScalerState } from './loss-scaler.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,6 +40,7 @@ export interface CheckpointState {
   kernels: string; // the build that trained it (relaxed results differ in the last bits by CPU)
   valLoss: number | null; // at the last evaluation
   dataHash: string; // SHA-256 of the corpus's tokens (a resumed run checks it)
+  lossScaler: LossScalerState | null; // fp16 runs: the dynamic loss scale (absent in older checkpoints)
 }
 
 interface FileEntry {
@@ -158,7 +160,7 @@ function readVerified(dir: string, entry: FileEntry, what: string): Map<string, 
 // What a state file says about the run (without its file list and checksum).
 function runState(s: StateFile): CheckpointState {
   const { step, adamSteps, batches, dropout, modelConfig, trainConfig, tokenizer, kernels, valLoss, dataHash } = s;
-  return { step, adamSteps, batches, dropout, modelConfig, trainConfig, tokenizer, kernels, valLoss, dataHash };
+  return { step, adamSteps, batches, dropout, modelConfig, trainConfig, tokenizer, kernels, valLoss, dataHash, lossScaler: s.lossScaler ?? null };
 }
 
 // The state of the checkpoint in dir, verified (its tensors are not read).

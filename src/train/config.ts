@@ -11,7 +11,7 @@ import { TOKENIZER_KINDS, type TokenizerKind } from '../data/tokenizer.ts';
 import { CLEAN_MODES, type CleanMode } from '../data/clean.ts';
 import { INIT_SCHEMES, type InitScheme } from '../model/init.ts';
 import { ACTIVATIONS, defaultMlpHidden, type Activation } from '../model/config.ts';
-import { RECOMPUTE_MODES, type Recompute } from '../model/buffers.ts';
+import { RECOMPUTE_MODES, PRECISIONS, type Precision, type Recompute } from '../model/buffers.ts';
 
 export interface TrainConfig {
   // data
@@ -48,6 +48,12 @@ export interface TrainConfig {
   // memory
   recompute: Recompute; // activation recompute (gradient checkpointing)
   lmHeadChunk: number; // rows per LM-head chunk in training; 0 = the whole [B*T, V] logits
+  // precision
+  precision: Precision; // fp32, or bf16/fp16 storage with fp32 master weights
+  lossScale: number; // fp16: the initial dynamic loss scale
+  scaleGrowthInterval: number;
+  scaleGrowth: number;
+  scaleBackoff: number;
   // evaluation, sampling, output
   evalInterval: number;
   evalIters: number; // batches per split per evaluation
@@ -70,7 +76,7 @@ export interface TrainConfig {
   findLrFirst: boolean; // sweep, then train with the steepest-descent suggestion
 }
 
-export type OptionGroup = 'Data' | 'Model' | 'Optimization' | 'Memory' | 'Evaluation and output' | 'Learning-rate finder';
+export type OptionGroup = 'Data' | 'Model' | 'Optimization' | 'Memory' | 'Precision' | 'Evaluation and output' | 'Learning-rate finder';
 
 // One option: its flag, help, default, and what values it takes. A check returns what
 // the value must be, or null when it is fine; it sees the whole config (for options
@@ -197,6 +203,30 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
   lmHeadChunk: { mayChangeOnResume: true,
     flag: 'lm-head-chunk', group: 'Memory', type: 'number', default: 256, check: nonNegativeInt,
     describe: 'rows per LM-head chunk in training: the [batch x block, vocab] logits are never all kept (0 = keep them all; chunks change wte\'s gradient in its last bits only)',
+  },
+
+  precision: { mayChangeOnResume: true,
+    flag: 'precision', group: 'Precision', type: 'string', default: 'fp32', choices: PRECISIONS, check: oneOf(PRECISIONS),
+    describe: 'fp32, or bf16/fp16: fp32 master weights, gradients and AdamW moments; a 16-bit copy of the weights for the matmuls, and the activations saved for backward and the gradients between layers in 16 bits (about half the activation memory); every kernel computes in fp32. fp16 uses dynamic loss scaling',
+  },
+  lossScale: { mayChangeOnResume: true,
+    flag: 'loss-scale', group: 'Precision', type: 'number', default: 65536,
+    describe: 'fp16: the initial loss scale (a power of two from 1 to 2^64); a resumed run goes on with its checkpoint\'s',
+    check: (v) => (Number.isInteger(Math.log2(v)) && v >= 1 && v <= 2 ** 64 ? null : 'a power of two from 1 to 2^64 (18446744073709551616)'),
+  },
+  scaleGrowthInterval: { mayChangeOnResume: true,
+    flag: 'scale-growth-interval', group: 'Precision', type: 'number', default: 2000, check: positiveInt,
+    describe: 'fp16: clean steps in a row before the loss scale grows',
+  },
+  scaleGrowth: { mayChangeOnResume: true,
+    flag: 'scale-growth', group: 'Precision', type: 'number', default: 2,
+    describe: 'fp16: the loss scale\'s factor after --scale-growth-interval clean steps',
+    check: (v) => (v > 1 && Number.isFinite(v) ? null : 'a number above 1'),
+  },
+  scaleBackoff: { mayChangeOnResume: true,
+    flag: 'scale-backoff', group: 'Precision', type: 'number', default: 0.5,
+    describe: 'fp16: the loss scale\'s factor after a step whose gradients overflowed (the step is skipped)',
+    check: (v) => (v > 0 && v < 1 ? null : 'in (0, 1)'),
   },
 
   evalInterval: { mayChangeOnResume: true, flag: 'eval-interval', group: 'Evaluation and output', type: 'number', default: 60, describe: 'steps between evaluations', check: positiveInt },

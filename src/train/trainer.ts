@@ -14,6 +14,7 @@ import { resolveTrainConfig, validateTrainConfig, resumeMismatch, cliName, showO
 import { learningRate } from './schedule.ts';
 import { AdamW } from './optimizer.ts';
 import { newTrainState, trainStep, optimizerTouched, restore, type StepResult } from './state.ts';
+import { LossScaler } from './loss-scaler.ts';
 import { RunLog, median } from './log.ts';
 import { prepareOutDir, checkLogPath } from './outputs.ts';
 import { sourcePaths, stderrWarn } from '../data/corpus.ts';
@@ -84,8 +85,8 @@ export function modelConfigFor(config: TrainConfig, vocabSize: number): GPTConfi
 }
 
 // How the model lays out its memory for training (the options of the Memory group).
-export function modelOptionsFor(config: Pick<TrainConfig, 'recompute' | 'lmHeadChunk'>): GPTOptions {
-  return { recompute: config.recompute, lmHeadChunk: config.lmHeadChunk };
+export function modelOptionsFor(config: Pick<TrainConfig, 'recompute' | 'lmHeadChunk' | 'precision'>): GPTOptions {
+  return { recompute: config.recompute, lmHeadChunk: config.lmHeadChunk, precision: config.precision };
 }
 
 // The memory plan before anything is allocated; a plan over the wasm32 limit is refused,
@@ -100,6 +101,10 @@ export function checkMemoryPlan(engine: Engine, modelConfig: GPTConfig, batchSiz
   if (recompute === 'none') tries.push({ flags: '--recompute blocks', options: { ...options, recompute: 'blocks' } });
   if (chunk === 0) tries.push({ flags: `--lm-head-chunk ${chunkTry}`, options: { ...options, lmHeadChunk: chunkTry } });
   if (recompute === 'none' && chunk === 0) tries.push({ flags: `--recompute blocks --lm-head-chunk ${chunkTry}`, options: { ...options, recompute: 'blocks', lmHeadChunk: chunkTry } });
+  if ((options.precision ?? 'fp32') === 'fp32') {
+    for (const t of [...tries]) tries.push({ flags: `${t.flags} --precision bf16`, options: { ...t.options, precision: 'bf16' } });
+    tries.splice(0, 0, { flags: '--precision bf16', options: { ...options, precision: 'bf16' } });
+  }
   const fit = tries.map((t) => ({ ...t, plan: GPT.plan(engine, modelConfig, batchSize, t.options) })).find((t) => t.plan.end <= WASM32_LIMIT);
   const fix = fit ? `${fit.flags} makes it fit (${formatBytes(fit.plan.total)}), or use` : 'use';
   throw new ConfigError(
@@ -215,11 +220,17 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
   const started = performance.now();
   const pretrained = config.initFrom === null ? null : pretrainedModel(config, print);
   // sizes that cannot fit, and where the run writes, are checked before any data is read
-  const least = minimumTrainingBytes(modelConfigFor(config, 1), config.batchSize, config.recompute);
+  const half = config.precision !== 'fp32';
+  const least = minimumTrainingBytes(modelConfigFor(config, 1), config.batchSize, config.recompute, half);
   if (least > WASM32_LIMIT) {
-    const recomputeMayFit = config.recompute === 'none' && minimumTrainingBytes(modelConfigFor(config, 1), config.batchSize, 'blocks') <= WASM32_LIMIT;
+    const fits = (recompute: 'none' | 'blocks', h: boolean) => minimumTrainingBytes(modelConfigFor(config, 1), config.batchSize, recompute, h) <= WASM32_LIMIT;
+    const tries = [
+      config.recompute === 'none' && fits('blocks', half) ? '--recompute blocks' : null,
+      !half && fits(config.recompute, true) ? '--precision bf16' : null,
+      config.recompute === 'none' && !half && !fits('blocks', false) && !fits('none', true) && fits('blocks', true) ? '--recompute blocks --precision bf16' : null,
+    ].filter((t) => t !== null);
     throw new ConfigError(`this model needs at least ${formatBytes(least)}, over the 4 GiB wasm32 limit: ` +
-      `${recomputeMayFit ? 'try --recompute blocks, or ' : ''}use a smaller --n-layer, --n-embd, --block-size or --batch-size`);
+      `${tries.length ? `try ${tries.join(', or ')}, or ` : ''}use a smaller --n-layer, --n-embd, --block-size or --batch-size`);
   }
   if (config.threads > availableParallelism()) {
     stderrWarn(`warning: --threads ${config.threads} is more than this machine's ${availableParallelism()} cores: expect it to be slower, not faster`);
@@ -263,14 +274,18 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
 
     const B = config.batchSize;
     const T = config.blockSize;
+    const scaler = config.precision === 'fp16' ? new LossScaler({
+      initScale: config.lossScale, growthInterval: config.scaleGrowthInterval, growthFactor: config.scaleGrowth, backoffFactor: config.scaleBackoff,
+    }) : null;
     const state = newTrainState(model, optimizer, {
-      tokens: split.train, batchSize: B, blockSize: T, gradAccum: config.gradAccum, gradClip: config.gradClip, seed: config.seed,
+      tokens: split.train, batchSize: B, blockSize: T, gradAccum: config.gradAccum, gradClip: config.gradClip, seed: config.seed, scaler,
     });
     if (resumed) {
       const saved = loadCheckpoint(config.outDir, model.layout);
-      restore(state, { ...saved.state, params: saved.params, m: saved.m, v: saved.v });
-      print(`resumed from ${config.outDir} at step ${state.step}`);
+      restore(state, { ...saved.state, params: saved.params, m: saved.m, v: saved.v, scaler: saved.state.lossScaler });
+      print(`resumed from ${config.outDir} at step ${state.step}${scaler ? `, loss scale ${scaler.scale}` : ''}`);
     }
+    if (scaler) print(`fp16 loss scaling: scale ${scaler.scale}, x${config.scaleGrowth} after ${config.scaleGrowthInterval} clean steps, x${config.scaleBackoff} on overflow (the step is skipped)`);
 
     // the learning-rate sweep: alone (find-lr), or to pick --lr before training
     let lrSweep: LrSweep | null = null;
@@ -320,6 +335,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
     }): string => saveCheckpoint(dir, model.layout, {
       state: {
         ...at, adamSteps: optimizer.t, modelConfig, trainConfig: { ...config }, tokenizer: tokenizer.describe(), kernels: engine.build, valLoss: lastVal, dataHash,
+        lossScaler: scaler?.state ?? null,
       },
       params: model.params(), ...optimizer.moments(),
     });
@@ -362,9 +378,9 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
         }
         throw e;
       }
-      const { loss, gradNorm, skipped } = result;
+      const { loss, gradNorm, skipped, overflow, lossScale } = result;
       const ms = performance.now() - t0;
-      if (skipped) {
+      if (skipped && !overflow) {
         checkpoint = save(config.outDir, before); // the step left the weights as they were
         print(`checkpoint of step ${step} (before the failed step) saved to ${checkpoint}`);
         if (!Number.isFinite(loss)) throw new TrainingError(`loss is ${loss} at step ${step}: training diverged (lower --lr, or raise --warmup-iters)`);
@@ -373,9 +389,11 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
       stepMs.push(ms);
 
       const tokPerS = (B * T * config.gradAccum * 1000) / ms;
-      log.write({ type: 'step', step, loss, lr, tok_per_s: tokPerS, ms, grad_norm: gradNorm });
-      if (step % 10 === 0 || step === config.maxIters - 1) {
-        print(`step ${step} | loss ${loss.toFixed(4)} | lr ${lr.toExponential(2)} | norm ${gradNorm.toFixed(3)} | ${ms.toFixed(1)} ms | ${Math.round(tokPerS)} tok/s`);
+      // grad_norm of a skipped (overflowed) step is not finite: JSON has no Infinity, so null
+      log.write({ type: 'step', step, loss, lr, tok_per_s: tokPerS, ms, grad_norm: Number.isFinite(gradNorm) ? gradNorm : null, loss_scale: lossScale, skipped });
+      if (step % 10 === 0 || step === config.maxIters - 1 || overflow) {
+        const scaling = scaler ? ` | scale ${scaler.scale} | skipped ${scaler.skipped}${overflow ? ' (this step: overflow)' : ''}` : '';
+        print(`step ${step} | loss ${loss.toFixed(4)} | lr ${lr.toExponential(2)} | norm ${gradNorm.toFixed(3)} | ${ms.toFixed(1)} ms | ${Math.round(tokPerS)} tok/s${scaling}`);
       }
       if (state.step % config.saveInterval === 0 && state.step < config.maxIters) checkpoint = save(config.outDir);
       if (io.aborted()) {
@@ -406,10 +424,11 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
       type: 'done', steps: stepMs.length, wall_s: wallS, tok_per_s: tokPerS, peak_arena_bytes: engine.arena.peakBytes,
       peak_rss_bytes: peakRssBytes, threads: engine.threads, warmup_steps: THROUGHPUT_WARMUP_STEPS, kernels: engine.build,
       params_hash: paramsHash(model.params()),
-      interrupted,
+      interrupted, precision: config.precision, ...(scaler ? { loss_scale: scaler.scale, skipped_steps: scaler.skipped } : {}),
     });
     print(`done: ${stepMs.length} steps in ${wallS.toFixed(1)} s, ${stepMs.length ? `${Math.round(tokPerS)} tok/s (median step)` : 'no steps timed'}, ` +
-      `peak arena ${formatBytes(engine.arena.peakBytes)}, peak RSS ${formatBytes(peakRssBytes)}`);
+      `peak arena ${formatBytes(engine.arena.peakBytes)}, peak RSS ${formatBytes(peakRssBytes)}` +
+      (scaler ? `; fp16 loss scale ${scaler.scale}, ${scaler.skipped} steps skipped` : ''));
     return {
       steps: stepMs.length, evals, tokPerS, wallS, peakArenaBytes: engine.arena.peakBytes, peakRssBytes,
       interrupted, checkpoint, sample, params: model.params().slice(), layout: model.layout, kernels: engine.build, tokenizer: tokenizer.describe(), lrSweep,
