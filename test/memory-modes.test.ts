@@ -102,8 +102,9 @@ describe('memory plan', () => {
     // with the head chunked too, only recompute is left to name
     expect(() => checkMemoryPlan(engine, L, 4, { lmHeadChunk: 256 })).toThrow(/--recompute blocks makes it fit \(2\.\d\d GiB\)/);
     expect(() => checkMemoryPlan(engine, L, 16)).toThrow(/: --recompute blocks --lm-head-chunk 256 makes it fit \(3\.\d\d GiB\)/);
-    // past what both can save: only the usual fixes
+    // past what all of them can save (16-bit storage too): only the usual fixes
     expect(() => checkMemoryPlan(engine, L, 64)).toThrow(/limit \(parameters [^)]*\): use a smaller --batch-size/);
+    expect(() => checkMemoryPlan(engine, L, 64, { precision: 'bf16' })).toThrow(/limit \(parameters [^)]*\): use a smaller --batch-size/);
     expect(checkMemoryPlan(engine, L, 4, { recompute: 'blocks' }).total).toBeLessThan(4 * 2 ** 30);
     expect(engine.arena.usedBytes, 'planning allocates nothing').toBe(before);
   });

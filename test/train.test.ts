@@ -112,8 +112,10 @@ describe('bad input', () => {
     await expect(train(tiny({ data: [textFile(poem)], nLayer: 8, nEmbd: 512, nHead: 8, blockSize: 64, batchSize: 4096 }), quiet))
       .rejects.toThrow(/4 GiB.*--batch-size/);
   });
-  it('a model that fits only with activation recompute: the refusal says so', async () => {
+  it('a model that fits only with activation recompute or 16-bit storage: the refusal says so', async () => {
     await expect(train(tiny({ data: [textFile(poem)], nLayer: 8, nEmbd: 512, nHead: 8, blockSize: 64, batchSize: 320 }), quiet))
+      .rejects.toThrow(/over the 4 GiB wasm32 limit: try --recompute blocks, or --precision bf16, or use a smaller/);
+    await expect(train(tiny({ data: [textFile(poem)], nLayer: 8, nEmbd: 512, nHead: 8, blockSize: 64, batchSize: 480, precision: 'bf16' }), quiet))
       .rejects.toThrow(/over the 4 GiB wasm32 limit: try --recompute blocks, or use a smaller/);
   });
   it('a diverging run stops with an error naming the step, never a silent NaN', async () => {

@@ -101,9 +101,11 @@ export function checkMemoryPlan(engine: Engine, modelConfig: GPTConfig, batchSiz
   if (recompute === 'none') tries.push({ flags: '--recompute blocks', options: { ...options, recompute: 'blocks' } });
   if (chunk === 0) tries.push({ flags: `--lm-head-chunk ${chunkTry}`, options: { ...options, lmHeadChunk: chunkTry } });
   if (recompute === 'none' && chunk === 0) tries.push({ flags: `--recompute blocks --lm-head-chunk ${chunkTry}`, options: { ...options, recompute: 'blocks', lmHeadChunk: chunkTry } });
+  // options that keep the results as they are come first; 16-bit storage changes them
   if ((options.precision ?? 'fp32') === 'fp32') {
-    for (const t of [...tries]) tries.push({ flags: `${t.flags} --precision bf16`, options: { ...t.options, precision: 'bf16' } });
-    tries.splice(0, 0, { flags: '--precision bf16', options: { ...options, precision: 'bf16' } });
+    const exact = [...tries];
+    tries.push({ flags: '--precision bf16', options: { ...options, precision: 'bf16' } });
+    for (const t of exact) tries.push({ flags: `${t.flags} --precision bf16`, options: { ...t.options, precision: 'bf16' } });
   }
   const fit = tries.map((t) => ({ ...t, plan: GPT.plan(engine, modelConfig, batchSize, t.options) })).find((t) => t.plan.end <= WASM32_LIMIT);
   const fix = fit ? `${fit.flags} makes it fit (${formatBytes(fit.plan.total)}), or use` : 'use';
