@@ -2,8 +2,9 @@
 // token ids, per config. Train tok/s = B*T / median step time after warm-up.
 // Each config runs at every thread count in --threads, in one process, steps taking
 // turns, so the speed-ups are measured side by side; also the cost of an empty
-// parallel dispatch. --modes compares memory modes the same way (recompute:lm-head-chunk,
-// e.g. none:0,blocks:0,none:256), each at every thread count.
+// parallel dispatch. --modes compares memory modes the same way
+// (recompute:lm-head-chunk[:precision], e.g. none:0,blocks:0,none:256:bf16), each at
+// every thread count; fp16 steps run at a loss scale of 65536, as training starts.
 //   npx tsx bench/step.ts [--config S,M,L] [--threads 1,2] [--modes none:0,...] [--activation gelu|swiglu]
 //     [--block-size N] [--batch-size N] [--steps N] [--warmup N] [--kernels auto|simd|relaxed] [--profile] [--quick] [--json F]
 import { writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { hideBin } from 'yargs/helpers';
 import { Engine } from '../src/engine/engine.ts';
 import { Rng } from '../src/engine/random.ts';
 import { GPT, type GPTOptions } from '../src/model/gpt.ts';
+import { PRECISIONS, type Precision } from '../src/model/buffers.ts';
 import type { Activation } from '../src/model/config.ts';
 import { AdamW } from '../src/train/optimizer.ts';
 import { median } from '../src/train/log.ts';
@@ -24,7 +26,7 @@ const args = yargs(hideBin(process.argv))
   .options({
     config: { type: 'string', default: 'S,M,L', describe: 'comma-separated configs' },
     threads: { type: 'string', default: '1,2', describe: 'comma-separated thread counts' },
-    modes: { type: 'string', default: 'none:0', describe: 'comma-separated memory modes, recompute:lm-head-chunk (none|blocks : rows, 0 = whole head)' },
+    modes: { type: 'string', default: 'none:0', describe: 'comma-separated memory modes, recompute:lm-head-chunk[:precision] (none|blocks : rows, 0 = whole head : fp32|bf16|fp16)' },
     activation: { type: 'string', choices: ['gelu', 'swiglu'], default: 'gelu', describe: 'the MLP of every config' },
     'block-size': { type: 'number', describe: 'override the configs\' block size' },
     'batch-size': { type: 'number', describe: 'override the configs\' batch size' },
@@ -42,10 +44,13 @@ const threadCounts = args.threads.split(',').map(Number);
 const names = (args.quick ? 'S' : args.config).split(',').map((s) => s.trim().toUpperCase()) as (keyof typeof benchConfigs)[];
 const steps = args.quick ? 5 : args.steps;
 const modes = args.modes.split(',').map((m) => {
-  const [recompute, chunk] = m.trim().split(':');
-  if ((recompute !== 'none' && recompute !== 'blocks') || !(Number(chunk) >= 0)) throw new Error(`--modes: ${m} is not recompute:chunk (e.g. blocks:256)`);
-  return { label: `recompute ${recompute}, lm-head-chunk ${chunk}`, options: { recompute, lmHeadChunk: Number(chunk) } as GPTOptions };
+  const [recompute, chunk, precision = 'fp32'] = m.trim().split(':');
+  if ((recompute !== 'none' && recompute !== 'blocks') || !(Number(chunk) >= 0) || !PRECISIONS.includes(precision as Precision)) {
+    throw new Error(`--modes: ${m} is not recompute:chunk[:precision] (e.g. blocks:256:bf16)`);
+  }
+  return { label: `recompute ${recompute}, lm-head-chunk ${chunk}, ${precision}`, options: { recompute, lmHeadChunk: Number(chunk), precision } as GPTOptions };
 });
+const FP16_LOSS_SCALE = 65536;
 
 // Groups kernel names into where a step spends its time.
 const family = (name: string): string =>
@@ -53,7 +58,8 @@ const family = (name: string): string =>
     : name.startsWith('attention') ? 'attention'
       : name === 'adamw' || name === 'sumSquaresChunks' ? 'optimizer'
         : name.startsWith('layernorm') || name === 'sumChunks' ? 'layernorm'
-        : 'elementwise';
+          : /Bf16|F16/.test(name) ? 'conversions'
+            : 'elementwise';
 
 // Times every dispatch (all threads, until the last one finishes). Each thread's time
 // in kernel calls is charged to the kernel (the mean over threads); the rest of the
@@ -140,11 +146,12 @@ for (const name of names) {
     for (const r of runners) {
       if (s === args.warmup) { r.times.clear(); r.perKernel.clear(); }
       const t0 = performance.now();
+      const scale = r.mode.options.precision === 'fp16' ? FP16_LOSS_SCALE : 1;
       r.model.zeroGrad();
-      r.model.forward(x, y, B, T, { train: true, lossScale: 1 });
-      r.model.backward(1);
-      const norm = r.opt.gradNorm();
-      r.opt.step(1e-4, norm > 1 ? 1 / norm : 1);
+      r.model.forward(x, y, B, T, { train: true, lossScale: scale });
+      r.model.backward(scale);
+      const norm = r.opt.gradNorm() / scale;
+      r.opt.step(1e-4, (norm > 1 ? 1 / norm : 1) / scale);
       const ms = performance.now() - t0;
       if (s >= args.warmup) r.stepMs.push(ms);
       // let this pool's workers stop spinning and sleep before another runner's step:
@@ -156,12 +163,14 @@ for (const name of names) {
   const base = runners[0];
   for (const r of runners) {
     const { engine, model, threads, stepMs } = r;
+    const plan = GPT.plan(engine, cfg.model, B, r.mode.options);
     const ms = median(stepMs);
     const tokPerS = (B * T * 1000) / ms;
     const row: Record<string, unknown> = {
       config: name, kernels: engine.build, threads, block_size: T, batch_size: B, activation: args.activation, ...r.mode.options,
       params: model.numParams, ms_per_step: ms, tok_per_s: tokPerS,
       arena_bytes: engine.arena.peakBytes, rss_bytes: process.resourceUsage().maxRSS * 1024,
+      arena_by_category: plan.bytes, arena_16bit_by_category: plan.halfBytes, activations_by_part: Object.fromEntries(plan.activationParts),
     };
     const modeText = modes.length > 1 ? `, ${r.mode.label}` : '';
     let line = `${name}: ${Math.round(tokPerS)} tok/s, ${ms.toFixed(1)} ms/step (median of ${steps}), ` +
@@ -183,6 +192,7 @@ for (const name of names) {
       row.kernel_ms_per_step = Object.fromEntries(kernelMs);
       line += '\n   ms/step in kernel calls (mean over threads): ' + kernelMs.slice(0, 8).map(([k, t]) => `${k} ${t.toFixed(2)}`).join(', ');
     }
+    if (threads === threadCounts[0]) line += '\n   ' + plan.describe().replace('\n', '\n   ');
     console.log(line);
     results.push(row);
   }
