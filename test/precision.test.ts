@@ -123,17 +123,18 @@ describe('memory plan', () => {
       expect(half.bytes.parameters - half.halfBytes.parameters[format]).toBe(fp32.bytes.parameters);
       expect(half.bytes.gradients).toBe(fp32.bytes.gradients);
       expect(half.bytes.optimizer).toBe(fp32.bytes.optimizer);
-      // half of 12 blocks' saved activations, plus one block's fp32 working set and the
-      // unchanged rest (ln_f, the LM head's chunk, backward scratch): ~0.5 + 1/12
+      // half of 11 blocks' saved activations, one block's in the fp32 working set, and the
+      // unchanged rest (ln_f, the LM head's logits, backward scratch): ~11/24 + 1/12 + a bit
       const ratio = half.bytes.activations / fp32.bytes.activations;
       expect(ratio, `activations ${half.bytes.activations} vs ${fp32.bytes.activations}`).toBeGreaterThan(0.5);
-      expect(ratio).toBeLessThan(0.62);
+      expect(ratio).toBeLessThan(0.6);
       expect(half.describe()).toMatch(new RegExp(`^memory plan \\(fp32 unless named\\): parameters [\\d.]+ [KM]iB \\+ [\\d.]+ [KM]iB ${name}, .*activations [\\d.]+ [KM]iB \\+ [\\d.]+ [KM]iB ${name},`));
       // recompute: only the block inputs are kept in 16 bits
       const both = GPT.plan(engine(), deep, 8, { precision, recompute: 'blocks' });
       const fp32Recompute = GPT.plan(engine(), deep, 8, { recompute: 'blocks' });
       expect(both.bytes.activations).toBeLessThan(fp32Recompute.bytes.activations);
-      expect(both.activationParts.get('block inputs')! * 2).toBe(fp32Recompute.activationParts.get('block inputs'));
+      // (all but the last block's: its backward comes first, from the working set)
+      expect(both.activationParts.get('block inputs')! * 2 * 12).toBe(fp32Recompute.activationParts.get('block inputs')! * 11);
     }
     expect(() => GPT.plan(engine(), deep, 8, { precision: 'fp8' as never })).toThrow(/precision must be one of fp32, bf16, fp16, got fp8/);
   });

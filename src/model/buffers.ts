@@ -62,8 +62,9 @@ export interface StoredActivation {
 export interface HalfBuffers {
   format: HalfFormat;
   weights: Tensor; // [P] the 16-bit copy of params the matmuls read, written every forward
-  // per block: its input x (kept before the block runs: the block's output overwrites it
-  // in the working set), then the rest it saves (none with recompute blocks)
+  // per block but the last (whose backward comes first, while the working set still
+  // holds its forward): its input x (kept before the block runs: the block's output
+  // overwrites it in the working set), then the rest it saves (none with recompute blocks)
   blocks: { input: StoredActivation; rest: StoredActivation[] }[];
 }
 
@@ -185,7 +186,7 @@ function planSavedHalf(plan: MemoryPlan, spec: GPTSpec, recompute: Recompute, fo
   const workingInner = inner(spec.blocks[0]).map((layer) => saved.get(layer)!);
   const label = recompute === 'none' ? `saved by ${spec.blocks.length} blocks` : 'block inputs';
   const keep = (work: F32): StoredActivation => ({ work, stored: plan.tensor('activations', work.shape, format as DType, label) });
-  const stored = spec.blocks.map((b) => {
+  const stored = spec.blocks.slice(0, -1).map((b) => {
     const input = keep(working.x);
     const rest: StoredActivation[] = [];
     if (recompute === 'none') {
@@ -205,6 +206,7 @@ function planSavedHalf(plan: MemoryPlan, spec: GPTSpec, recompute: Recompute, fo
     }
     return { input, rest };
   });
+  // the last block's layers stay bound to the working set, statistics included
   return { saved, stored };
 }
 

@@ -182,9 +182,11 @@ export class GPT {
     embeddingLayerForward(ops, layers.embedding, prefix(inputs[0], [B, T, c.nEmbd]), idsT, maskOf(masks, layers.embedding.spec.dropout.out));
     layers.blocks.forEach((b, l) => {
       // 16 bits: the block's input is kept before the block overwrites it with its output
-      if (half) this.keepSaved([half.blocks[l].input], R);
+      // (the last block's stay in the working set for backward)
+      const stored = half?.blocks[l];
+      if (stored) this.keepSaved([stored.input], R);
       blockForward(ops, b, inputs[l + 1], B, T, masks, this.buffers.work);
-      if (half) this.keepSaved(half.blocks[l].rest, R);
+      if (stored) this.keepSaved(stored.rest, R);
     });
     const h = layernormLayerForward(ops, layers.lnf, inputs[c.nLayer]);
     let loss = NaN;
