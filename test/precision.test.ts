@@ -205,6 +205,24 @@ describe('fp16 training step', () => {
     }
   });
 
+  it('gradients beyond fp16 at any scale: the run stops with an error when the scale would fall below 1, instead of skipping forever', () => {
+    const engine = engines.get(1)!;
+    const mark = engine.arena.mark();
+    try {
+      const state = fp16Run(engine, 8);
+      // a final LayerNorm gain of 1e6: the gradient reaching the blocks is ~1e6 x the
+      // logits' gradient, past fp16's 65504 even unscaled (the loss itself stays finite)
+      state.model.param('ln_f.weight').fill(1e6);
+      const results = [0, 1, 2].map(() => trainStep(state, 1e-2));
+      expect(results.map((r) => [r.overflow, r.lossScale])).toEqual([[true, 8], [true, 4], [true, 2]]);
+      expect(results.every((r) => Number.isFinite(r.loss))).toBe(true);
+      // at scale 1 it overflows once more: halving would go below 1
+      expect(() => trainStep(state, 1e-2)).toThrow(/fp16 gradients overflowed at step 3 with the loss scale at 1; it would fall below 1 \(4 steps skipped\)/);
+    } finally {
+      engine.arena.release(mark);
+    }
+  });
+
   it('a snapshot carries the scaler: restored, the run continues bit for bit with the same scale', () => {
     const engine = engines.get(1)!;
     const mark = engine.arena.mark();
