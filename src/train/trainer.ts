@@ -373,8 +373,9 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
       try {
         result = trainStep(state, lr);
       } catch (e) {
-        // failed before the update (forward, backward, norm): the weights are as they were
-        if (e instanceof WorkerError && !optimizerTouched(state, before.step)) {
+        // failed before the update (forward, backward, norm), or fp16's scale gave out on a
+        // skipped step: the weights are as they were
+        if ((e instanceof WorkerError && !optimizerTouched(state, before.step)) || e instanceof TrainingError) {
           checkpoint = save(config.outDir, before);
           print(`checkpoint of step ${before.step} saved to ${checkpoint}`);
         }
