@@ -154,6 +154,9 @@ describe('training', () => {
     expect(done.tok_per_s).toBeGreaterThan(0);
     expect(done.peak_arena_bytes).toBeGreaterThan(0);
     expect(done.peak_rss_bytes).toBeGreaterThan(done.peak_arena_bytes);
+    expect(done.sample).toBe(result.sample);
+    expect(Object.keys(steps[0])).toEqual(expect.arrayContaining(['loss_scale', 'skipped']));
+    expect(steps.every((s) => s.loss_scale === 1 && s.skipped === false)).toBe(true);
 
     const ckpt = loadCheckpoint(join(dir, 'out'), result.layout);
     expect(ckpt.state.step).toBe(120);

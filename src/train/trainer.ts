@@ -427,7 +427,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
       type: 'done', steps: stepMs.length, wall_s: wallS, tok_per_s: tokPerS, peak_arena_bytes: engine.arena.peakBytes,
       peak_rss_bytes: peakRssBytes, threads: engine.threads, warmup_steps: THROUGHPUT_WARMUP_STEPS, kernels: engine.build,
       params_hash: paramsHash(model.params()),
-      interrupted, precision: config.precision, ...(scaler ? { loss_scale: scaler.scale, skipped_steps: scaler.skipped } : {}),
+      interrupted, precision: config.precision, ...(scaler ? { loss_scale: scaler.scale, skipped_steps: scaler.skipped } : {}), sample,
     });
     print(`done: ${stepMs.length} steps in ${wallS.toFixed(1)} s, ${stepMs.length ? `${Math.round(tokPerS)} tok/s (median step)` : 'no steps timed'}, ` +
       `peak arena ${formatBytes(engine.arena.peakBytes)}, peak RSS ${formatBytes(peakRssBytes)}` +
