@@ -141,14 +141,16 @@ for (const name of names) {
 // ------------------------------------------------------------------ PyTorch, right after ours
 let pytorch: Record<string, unknown> | null = null;
 if (args['compare-pytorch']) {
-  const r = spawnSync('python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  // the first python with torch: PATH's, or Debian's (python3-torch) when PATH has another
+  const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0) ?? 'python3';
+  const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
   if (r.status !== 0) {
     console.log('\npytorch: skipped (python3 cannot import torch here: apt-get install python3-torch)');
   } else {
     pytorch = { version: r.stdout.trim() };
     console.log(`\nPyTorch ${r.stdout.trim()} (bench/pytorch_gpt.py, the same configs, ${N} threads), ours / theirs:`);
     for (const name of names) {
-      const p = spawnSync('python3', [join(root, 'bench/pytorch_gpt.py'), '--config', name, '--threads', String(N), '--steps', name === 'L' ? '6' : '10'], { encoding: 'utf8' });
+      const p = spawnSync(python, [join(root, 'bench/pytorch_gpt.py'), '--config', name, '--threads', String(N), '--steps', name === 'L' ? '6' : '10'], { encoding: 'utf8' });
       if (p.status !== 0) throw new Error(`bench/pytorch_gpt.py --config ${name} failed:\n${p.stderr.slice(-1500)}`);
       const theirs = JSON.parse(p.stdout.trim().split('\n').pop()!) as { tok_per_s: number };
       const ours = (configs[name] as { threads: Record<string, { tok_per_s: number }> }).threads[String(N)].tok_per_s;
