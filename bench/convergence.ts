@@ -15,7 +15,7 @@
 //     [--out-dir bench-results/convergence] [--json FILE] [--shakespeare FILE] [--quick]
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -220,6 +220,7 @@ console.log(plot ? `plot: ${plot}` : `plot skipped: ${plotSkipped}`);
 
 if (args.json) {
   const json = { machine, precision, quick, runs: results, skipped, plot, plot_skipped: plotSkipped };
+  mkdirSync(dirname(resolve(args.json)), { recursive: true });
   writeFileSync(args.json, JSON.stringify(json, null, 2) + '\n');
   console.log(`results: ${args.json}`);
 }
