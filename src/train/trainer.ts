@@ -400,7 +400,13 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
         evalS += (performance.now() - e0) / 1000;
         evalsTimed++;
         evals.push({ step, trainLoss, valLoss });
-        log.write({ type: 'eval', step, train_loss: trainLoss, val_loss: valLoss });
+        // memory and progress with each evaluation: the process's resident set now, and the
+        // arena's allocated bytes now (usedBytes: the committed memory plan plus any scratch
+        // taken at this moment; peakBytes, the most ever, is in the done record)
+        log.write({
+          type: 'eval', step, train_loss: trainLoss, val_loss: valLoss, rss_bytes: process.memoryUsage().rss, arena_bytes: engine.arena.usedBytes,
+          elapsed_s: (performance.now() - started) / 1000, tokens: step * tokensPerStep,
+        });
         print(`step ${step}: train loss ${trainLoss.toFixed(4)}, val loss ${valLoss.toFixed(4)}`);
         if (!Number.isFinite(valLoss)) throw new TrainingError(`validation loss is ${valLoss} at step ${step}: the weights are no longer finite (lower --lr)`);
         lastVal = valLoss;
@@ -439,7 +445,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
       const tokPerS = (tokensPerStep * 1000) / ms;
       const tokens = state.step * tokensPerStep;
       // grad_norm of a skipped (overflowed) step is not finite: JSON has no Infinity, so null
-      log.write({ type: 'step', step, loss, lr, tok_per_s: tokPerS, ms, grad_norm: Number.isFinite(gradNorm) ? gradNorm : null, loss_scale: lossScale, skipped });
+      log.write({ type: 'step', step, loss, lr, tok_per_s: tokPerS, ms, grad_norm: Number.isFinite(gradNorm) ? gradNorm : null, loss_scale: lossScale, skipped, tokens });
       if (state.step % config.saveInterval === 0 && state.step < config.maxIters) checkpoint = save(config.outDir);
       stepWallS += (performance.now() - t0) / 1000;
       progress({
