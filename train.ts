@@ -6,7 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { train, findLearningRate } from './src/train/trainer.ts';
 import { parseTrainArgs, parseExportArgs } from './src/train/cli-args.ts';
 import { exportHfGpt2 } from './src/interop/hf-gpt2.ts';
-import { runSample, runEval } from './src/train/commands.ts';
+import { runSample, runEval, runPlot } from './src/train/commands.ts';
 import { formatBytes } from './src/engine/arena.ts';
 import { isUserError } from './src/train/errors.ts';
 import { watchLauncher } from './src/train/launcher.ts';
@@ -33,9 +33,10 @@ const stop = (why: string, code: number) => {
 
 // `train.ts find-lr [options]`: the learning-rate range test with the same options;
 // `train.ts export --from DIR --to DIR`: a checkpoint as Hugging Face GPT-2 files;
-// `train.ts sample --from DIR ...` and `train.ts eval --from DIR ...`: a trained model at work
+// `train.ts sample --from DIR ...` and `train.ts eval --from DIR ...`: a trained model at work;
+// `train.ts plot LOG... --out F.svg`: runs' loss curves from their logs
 const args = hideBin(process.argv);
-const command = ['find-lr', 'export', 'sample', 'eval'].includes(args[0]) ? args[0] : 'train';
+const command = ['find-lr', 'export', 'sample', 'eval', 'plot'].includes(args[0]) ? args[0] : 'train';
 const findLr = command === 'find-lr';
 // training saves a checkpoint on a signal; the other commands just stop
 if (command === 'train' || findLr) {
@@ -60,6 +61,8 @@ try {
     await runSample(args.slice(1));
   } else if (command === 'eval') {
     await runEval(args.slice(1));
+  } else if (command === 'plot') {
+    runPlot(args.slice(1));
   } else if (findLr) {
     await findLearningRate(parseTrainArgs(args.slice(1)), { signal: abort.signal });
   } else {

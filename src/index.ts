@@ -1,7 +1,9 @@
 // Public API for Node scripts: train from a config, or drive the engine and model directly.
 export { train, findLearningRate, prepareData, modelConfigFor, checkMemoryPlan, TrainingError, THROUGHPUT_WARMUP_STEPS } from './train/trainer.ts';
 export type { LrSweep, LrPoint } from './train/lr-finder.ts';
-export type { TrainHooks, TrainResult, PreparedData } from './train/trainer.ts';
+export type { TrainHooks, TrainResult, PreparedData, StepProgress } from './train/trainer.ts';
+export { lossPlotSvg, parseRunLog } from './train/plot.ts';
+export type { RunCurves, StepPoint, EvalPoint } from './train/plot.ts';
 export { defaultTrainConfig, resolveTrainConfig, validateTrainConfig, ConfigError, OPTIONS } from './train/config.ts';
 export type { TrainConfig, OptionSpec } from './train/config.ts';
 export { newTrainState, trainStep, snapshot, restore } from './train/state.ts';

@@ -43,6 +43,8 @@ describe('command-line values', () => {
     [['--scale-growth', '1'], /^invalid --scale-growth 1: must be a number above 1$/],
     [['--scale-backoff', '1'], /^invalid --scale-backoff 1: must be in \(0, 1\)$/],
     [['--scale-growth-interval', '0'], /^invalid --scale-growth-interval 0: must be a positive integer$/],
+    [['--log-interval', '0'], /^invalid --log-interval 0: must be a positive integer$/],
+    [['--quiet', '--no-quiet'], /^--quiet is given 2 times/],
   ])('%j: %s', (args, message) => {
     expect(parseError(args)).toMatch(message);
   });
@@ -52,6 +54,8 @@ describe('command-line values', () => {
     expect(o).toMatchObject({ lr: 2e-3, bias: false, cacheDir: null, data: ['a.txt', 'b/'], maxIters: 7 });
     expect(parseTrainArgs(['--precision', 'fp16', '--loss-scale', String(2 ** 64)])).toMatchObject({ precision: 'fp16', lossScale: 2 ** 64 });
     expect(resolveTrainConfig(o).lrDecayIters).toBe(7);
+    expect(parseTrainArgs(['--quiet', '--log-interval', '25'])).toMatchObject({ quiet: true, logInterval: 25 });
+    expect(resolveTrainConfig({})).toMatchObject({ quiet: false, logInterval: 10 });
     expect(parseTrainArgs([])).toEqual({ ...parseTrainArgs([]) });
   });
 

@@ -146,6 +146,11 @@ describe('training', () => {
     expect(steps).toHaveLength(120);
     expect(Object.keys(steps[0])).toEqual(expect.arrayContaining(['step', 'loss', 'lr', 'tok_per_s', 'ms']));
     expect(records.filter((r) => r.type === 'eval').map((r) => r.step)).toEqual([0, 60, 120]);
+    expect(steps.map((s) => s.tokens)).toEqual(steps.map((s) => (s.step + 1) * 8 * 32));
+    for (const e of records.filter((r) => r.type === 'eval')) {
+      expect(Object.keys(e)).toEqual(expect.arrayContaining(['train_loss', 'val_loss', 'rss_bytes', 'arena_bytes', 'elapsed_s', 'tokens']));
+      expect(e.tokens).toBe(e.step * 8 * 32);
+    }
     const done = records[records.length - 1];
     expect(done.type).toBe('done');
     expect(done.steps).toBe(120);

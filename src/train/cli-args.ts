@@ -85,7 +85,13 @@ export function parseTrainArgs(input: readonly string[]): Partial<TrainConfig> {
   }
   const argv = yargs(args)
     .scriptName('train.ts')
-    .usage('Train a GPT on CPU with WebAssembly SIMD kernels.\n\nUsage: npx tsx train.ts [options]\n       npx tsx train.ts find-lr [options]   (learning-rate range test: same model, data and optimizer options)')
+    .usage('Train a GPT on CPU with WebAssembly SIMD kernels.\n\nUsage: npx tsx train.ts [options]\n' +
+      '       npx tsx train.ts find-lr [options]   (learning-rate range test: same model, data and optimizer options)\n' +
+      '       npx tsx train.ts export --from out/ --to DIR   (a checkpoint as Hugging Face GPT-2 files)\n' +
+      '       npx tsx train.ts sample --from out/ --prompt TEXT   (generate text)\n' +
+      '       npx tsx train.ts eval --from out/ [--data FILE]   (score held-out text)\n' +
+      '       npx tsx train.ts plot LOG.jsonl ... --out loss.svg   (loss curves of runs from their --log-file)\n' +
+      'Each subcommand takes --help.')
     .options(cliOptions())
     .strict()
     .fail((message, error) => {
@@ -141,4 +147,38 @@ export function parseExportArgs(input: readonly string[]): ExportArgs {
     if (typeof argv[key] !== 'string' || argv[key] === '') throw new ConfigError(`export: --${key} needs a directory`);
   }
   return { from: argv.from, to: argv.to, format: argv.format as 'hf-gpt2', overwrite: argv.overwrite };
+}
+
+export interface PlotArgs {
+  logs: string[]; // JSONL logs of runs (--log-file)
+  out: string; // the SVG to write
+  labels: string[]; // one per log, or none (the file names)
+  title: string | undefined;
+}
+
+// `train.ts plot LOG... --out F.svg [--label A --label B] [--title T]`
+export function parsePlotArgs(input: readonly string[]): PlotArgs {
+  const argv = yargs(input)
+    .scriptName('train.ts plot')
+    .usage('Loss curves of runs as one SVG: train and val loss against steps and against tokens.\n\nUsage: npx tsx train.ts plot LOG.jsonl [LOG.jsonl ...] --out loss.svg [--label NAME ...]')
+    .options({
+      out: { type: 'string', describe: 'the SVG file to write (an existing file is replaced only if it is a plot written by this command)' },
+      label: { type: 'string', array: true, describe: 'a name for each log, in order (default: the file names)' },
+      title: { type: 'string', describe: 'the picture\'s title' },
+    })
+    .strictOptions() // the logs are positional
+    .fail((message, error) => {
+      if (error) throw error;
+      throw new ConfigError(`plot: ${message.replace(/\s*\n\s*/g, ' ')}`);
+    })
+    .help()
+    .parseSync();
+  const logs = argv._.map(String);
+  if (logs.length === 0) throw new ConfigError('plot: no log files given: npx tsx train.ts plot LOG.jsonl ... --out loss.svg (a log is what a run writes with --log-file)');
+  if (typeof argv.out !== 'string' || argv.out === '') throw new ConfigError('plot: --out is missing: give the SVG file to write, e.g. --out loss.svg');
+  const labels = (argv.label ?? []).map(String);
+  if (labels.length > 0 && labels.length !== logs.length) {
+    throw new ConfigError(`plot: ${labels.length} --label for ${logs.length} log${logs.length === 1 ? '' : 's'}: give one --label per log, in the same order, or none`);
+  }
+  return { logs, out: argv.out, labels, title: argv.title };
 }

@@ -1,6 +1,7 @@
 // The `sample` and `eval` subcommands of train.ts: a trained model (one of our checkpoints
 // or a Hugging Face GPT-2 file) generating text, and scoring held-out text.
-import { readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import yargs, { type Options } from 'yargs';
 import { Engine } from '../engine/engine.ts';
 import { Rng } from '../engine/random.ts';
@@ -14,6 +15,8 @@ import { ConfigError, resolveTrainConfig, OPTIONS, type TrainConfig } from './co
 import { prepareData, tokensHash } from './trainer.ts';
 import { generateTokens } from './sample.ts';
 import { loadModel, scoreTokens, type LoadedModel } from './inference.ts';
+import { parsePlotArgs } from './cli-args.ts';
+import { isOurPlot, lossPlotSvg, parseRunLog, type RunCurves } from './plot.ts';
 
 // Options both commands take.
 const COMMON: Record<string, Options> = {
@@ -181,4 +184,43 @@ function evalTokens(loaded: LoadedModel, data: string[] | undefined): { tokens: 
     throw new ConfigError('eval: the training data is not what the checkpoint was trained on (its tokens differ): give --data to score other text');
   }
   return { tokens: Uint32Array.from(dataset.split.val), what: 'the held-out split' };
+}
+
+// `train.ts plot`: the logs' loss curves as one SVG. Every log is read and checked, and
+// --out too, before anything is written; a file that is not a plot of ours is never replaced.
+export function runPlot(input: readonly string[]): void {
+  const a = parsePlotArgs(input);
+  const names = a.logs.map((f) => basename(f));
+  const runs: RunCurves[] = a.logs.map((file, i) => {
+    if (!existsSync(file)) throw new ConfigError(`plot: ${file}: no such file: give a log written by a run's --log-file`);
+    if (statSync(file).isDirectory()) throw new ConfigError(`plot: ${file} is a directory: give a log file written by a run's --log-file`);
+    // the file's name, or its path where two logs share a name
+    const label = a.labels[i] ?? (names.filter((n) => n === names[i]).length > 1 ? file : names[i]);
+    try {
+      return parseRunLog(readFileSync(file, 'utf8'), file, label);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new ConfigError(`plot: ${e.message}`);
+      throw new ConfigError(`plot: cannot read ${file} (${(e as Error).message}): give a log you can read`);
+    }
+  });
+  if (existsSync(a.out)) {
+    const stats = statSync(a.out);
+    if (stats.isDirectory()) throw new ConfigError(`plot: --out ${a.out} is a directory: give a file path, such as ${a.out.replace(/\/$/, '')}/loss.svg`);
+    if (!stats.isFile() || !isOurPlot(fileHead(a.out))) {
+      throw new ConfigError(`plot: --out ${a.out} exists and is not a plot written by this command: choose another path (a file of yours is never overwritten)`);
+    }
+  }
+  mkdirSync(dirname(resolve(a.out)), { recursive: true });
+  writeFileSync(a.out, lossPlotSvg(runs, { title: a.title }));
+  console.log(`wrote ${a.out}: ${runs.map((r) => `${r.label} (${r.steps.length} steps, ${r.evals.length} evals)`).join(', ')}`);
+}
+
+function fileHead(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(512);
+    return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }

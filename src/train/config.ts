@@ -62,6 +62,8 @@ export interface TrainConfig {
   outDir: string;
   logFile: string | null;
   overwrite: boolean; // --log-file may replace a file that is not a log of this tool
+  logInterval: number; // steps between printed step lines when stdout is not a terminal
+  quiet: boolean; // no printed step lines (nor a live line on a terminal); the log keeps every step
   sampleTokens: number;
   temperature: number;
   topK: number;
@@ -247,6 +249,15 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
   overwrite: { mayChangeOnResume: true,
     flag: 'overwrite', group: 'Evaluation and output', type: 'boolean', default: false,
     describe: 'let --log-file replace an existing file that is not a log of this tool',
+    check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+  },
+  logInterval: { mayChangeOnResume: true,
+    flag: 'log-interval', group: 'Evaluation and output', type: 'number', default: 10, check: positiveInt,
+    describe: 'steps between printed step lines when stdout is not a terminal (also the last step; a terminal shows one live progress line instead); --log-file has every step',
+  },
+  quiet: { mayChangeOnResume: true,
+    flag: 'quiet', group: 'Evaluation and output', type: 'boolean', default: false,
+    describe: 'print no step lines (nor the live progress line); evaluations, errors and the summary stay, and --log-file has every step',
     check: (v) => (typeof v === 'boolean' ? null : 'true or false'),
   },
   sampleTokens: { mayChangeOnResume: true, flag: 'sample-tokens', group: 'Evaluation and output', type: 'number', default: 100, describe: 'tokens to generate after training (0 = none)', check: nonNegativeInt },

@@ -12,6 +12,9 @@ const post = (m: ThreadMessage, transfer: ArrayBuffer[] = []) => parentPort!.pos
 try {
   const result = await runTraining(options, {
     print: (line) => post({ type: 'print', line }),
+    warn: (line) => post({ type: 'warn', line }),
+    progress: (progress) => post({ type: 'progress', progress }),
+    stepsOver: () => post({ type: 'steps-over' }),
     aborted: () => Atomics.load(flag, 0) !== 0,
   }, mode);
   post({ type: 'done', result }, [result.params.buffer as ArrayBuffer]);

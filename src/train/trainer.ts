@@ -32,6 +32,7 @@ import type { ParameterLayout } from '../model/parameters.ts';
 import { generate } from './sample.ts';
 import { Decoder } from '../model/decoder.ts';
 import { readHfGpt2, copyHfWeights, GPT2_VOCAB_SIZE, type HfModel } from '../interop/hf-gpt2.ts';
+import { ProgressView, etaSeconds, isLogStep, stepLine, type StepProgress } from './progress.ts';
 
 // Steps left out of the throughput median: wasm tier-up and cache warm-up.
 export const THROUGHPUT_WARMUP_STEPS = 3;
@@ -39,9 +40,15 @@ export const THROUGHPUT_WARMUP_STEPS = 3;
 export { TrainingError };
 
 export interface TrainHooks {
-  print?: (line: string) => void; // progress lines (default: console.log)
+  // the run's lines (default: console.log; with neither print nor progress given and stdout
+  // a terminal, the steps show as one live line redrawn in place instead of step lines)
+  print?: (line: string) => void;
+  // every optimizer step as data; given, no step lines are printed (the caller shows them)
+  progress?: (p: StepProgress) => void;
   signal?: AbortSignal; // abort = save a checkpoint and stop after the current step
 }
+
+export type { StepProgress };
 
 // What a run returns (from its own thread: plain data).
 export interface RunResult {
@@ -68,15 +75,20 @@ export interface TrainResult extends Omit<RunResult, 'tokenizer'> {
 // How a run talks to whoever started it.
 export interface RunIO {
   print: (line: string) => void;
+  warn?: (line: string) => void; // `warning:` lines (default: stderr)
+  // every optimizer step; without it the run prints the plain step lines itself (every
+  // --log-interval steps, none with --quiet)
+  progress?: (p: StepProgress) => void;
+  stepsOver?: () => void; // no more progress: the step loop is done (or was interrupted)
   aborted: () => boolean; // checked after every step: save a checkpoint and stop
 }
 
 /** Tokenizer, train/val split, counts, the summary lines and the log's `data` record (src/data/pipeline.ts). */
 export type PreparedData = Dataset;
 
-export function prepareData(config: TrainConfig): PreparedData {
+export function prepareData(config: TrainConfig, warn?: (line: string) => void): PreparedData {
   const { data, tokenizer, compactVocab, clean, cacheDir, valFraction, blockSize } = config;
-  return buildDataset({ data, tokenizer, compactVocab, clean, cacheDir, valFraction, blockSize });
+  return buildDataset({ data, tokenizer, compactVocab, clean, cacheDir, valFraction, blockSize, warn });
 }
 
 export function modelConfigFor(config: TrainConfig, vocabSize: number): GPTConfig {
@@ -181,8 +193,18 @@ export async function findLearningRate(options: Partial<TrainConfig> = {}, hooks
 }
 
 async function inThread(options: Partial<TrainConfig>, hooks: TrainHooks, mode: RunMode): Promise<TrainResult> {
-  validateTrainConfig(resolveTrainConfig(options)); // a bad option fails here, before a thread starts
-  const print = hooks.print ?? ((line: string) => console.log(line));
+  const config = resolveTrainConfig(options);
+  validateTrainConfig(config); // a bad option fails here, before a thread starts
+  // the thread reports steps as data; they are shown here, where the terminal is
+  const view = new ProgressView({
+    live: !hooks.print && !hooks.progress && process.stdout.isTTY === true,
+    logInterval: config.logInterval,
+    quiet: config.quiet,
+    print: hooks.print ?? ((line: string) => console.log(line)),
+    warn: (line) => process.stderr.write(line + '\n'),
+    write: (text) => process.stdout.write(text),
+    columns: () => process.stdout.columns || 80,
+  });
   const abort = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = () => Atomics.store(abort, 0, 1);
   if (hooks.signal?.aborted) onAbort();
@@ -193,7 +215,12 @@ async function inThread(options: Partial<TrainConfig>, hooks: TrainHooks, mode: 
   try {
     const result = await new Promise<RunResult>((resolve, reject) => {
       worker.on('message', (m: ThreadMessage) => {
-        if (m.type === 'print') print(m.line);
+        if (m.type === 'print') view.line(m.line);
+        else if (m.type === 'warn') view.warning(m.line);
+        else if (m.type === 'progress') {
+          if (hooks.progress) hooks.progress(m.progress);
+          else view.step(m.progress);
+        } else if (m.type === 'steps-over') view.stepsOver();
         else if (m.type === 'done') resolve(m.result);
         else reject(errorFromThread(m));
       });
@@ -202,6 +229,8 @@ async function inThread(options: Partial<TrainConfig>, hooks: TrainHooks, mode: 
     });
     return { ...result, tokenizer: tokenizerFromDescription(result.tokenizer) };
   } finally {
+    view.stepsOver(); // a run that failed mid-steps leaves its last progress on the screen
+    view.close();
     hooks.signal?.removeEventListener('abort', onAbort);
   }
 }
@@ -210,6 +239,9 @@ export type RunMode = 'train' | 'find-lr';
 
 export type ThreadMessage =
   | { type: 'print'; line: string }
+  | { type: 'warn'; line: string }
+  | { type: 'progress'; progress: StepProgress }
+  | { type: 'steps-over' }
   | { type: 'done'; result: RunResult }
   | { type: 'error'; name: string; message: string; stack?: string };
 
@@ -219,6 +251,11 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
   const config = resolveTrainConfig(options);
   validateTrainConfig(config);
   const print = io.print;
+  const warn = io.warn ?? stderrWarn;
+  // without a progress channel, the run prints its own step lines
+  const progress = io.progress ?? ((p: StepProgress) => {
+    if (!config.quiet && isLogStep(p, config.logInterval)) print(stepLine(p));
+  });
   const started = performance.now();
   const pretrained = config.initFrom === null ? null : pretrainedModel(config, print);
   // sizes that cannot fit, and where the run writes, are checked before any data is read
@@ -235,7 +272,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
       `${tries.length ? `try ${tries.join(', or ')}, or ` : ''}use a smaller --n-layer, --n-embd, --block-size or --batch-size`);
   }
   if (config.threads > availableParallelism()) {
-    stderrWarn(`warning: --threads ${config.threads} is more than this machine's ${availableParallelism()} cores: expect it to be slower, not faster`);
+    warn(`warning: --threads ${config.threads} is more than this machine's ${availableParallelism()} cores: expect it to be slower, not faster`);
   }
   prepareOutDir(config.outDir);
   const resumed = config.resume ? resumableState(config) : null;
@@ -244,7 +281,7 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
   let disposeEngine = async () => {};
   try {
     // data
-    const data = prepareData(config);
+    const data = prepareData(config, warn);
     const { tokenizer, split } = data;
     for (const line of data.summary) print(line);
     log.write(data.record);
@@ -347,15 +384,29 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
 
     const evals: TrainResult['evals'] = [];
     const stepMs: number[] = [];
+    const tokensPerStep = B * T * config.gradAccum;
+    // for the ETA: wall time of this run's steps (checkpoints included) and of its evaluations
+    let stepWallS = 0;
+    let evalS = 0;
+    let evalsTimed = 0;
     let interrupted = false;
     let checkpoint = '';
     for (;;) {
       const step = state.step;
       if (step % config.evalInterval === 0 || step === config.maxIters) {
+        const e0 = performance.now();
         const trainLoss = evaluate(split.train, config.seed + 1);
         const valLoss = evaluate(split.val, config.seed + 2);
+        evalS += (performance.now() - e0) / 1000;
+        evalsTimed++;
         evals.push({ step, trainLoss, valLoss });
-        log.write({ type: 'eval', step, train_loss: trainLoss, val_loss: valLoss });
+        // memory and progress with each evaluation: the process's resident set now, and the
+        // arena's allocated bytes now (usedBytes: the committed memory plan plus any scratch
+        // taken at this moment; peakBytes, the most ever, is in the done record)
+        log.write({
+          type: 'eval', step, train_loss: trainLoss, val_loss: valLoss, rss_bytes: process.memoryUsage().rss, arena_bytes: engine.arena.usedBytes,
+          elapsed_s: (performance.now() - started) / 1000, tokens: step * tokensPerStep,
+        });
         print(`step ${step}: train loss ${trainLoss.toFixed(4)}, val loss ${valLoss.toFixed(4)}`);
         if (!Number.isFinite(valLoss)) throw new TrainingError(`validation loss is ${valLoss} at step ${step}: the weights are no longer finite (lower --lr)`);
         lastVal = valLoss;
@@ -391,19 +442,23 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
       }
       stepMs.push(ms);
 
-      const tokPerS = (B * T * config.gradAccum * 1000) / ms;
+      const tokPerS = (tokensPerStep * 1000) / ms;
+      const tokens = state.step * tokensPerStep;
       // grad_norm of a skipped (overflowed) step is not finite: JSON has no Infinity, so null
-      log.write({ type: 'step', step, loss, lr, tok_per_s: tokPerS, ms, grad_norm: Number.isFinite(gradNorm) ? gradNorm : null, loss_scale: lossScale, skipped });
-      if (step % 10 === 0 || step === config.maxIters - 1 || overflow) {
-        const scaling = scaler ? ` | scale ${scaler.scale} | skipped ${scaler.skipped}${overflow ? ' (this step: overflow)' : ''}` : '';
-        print(`step ${step} | loss ${loss.toFixed(4)} | lr ${lr.toExponential(2)} | norm ${gradNorm.toFixed(3)} | ${ms.toFixed(1)} ms | ${Math.round(tokPerS)} tok/s${scaling}`);
-      }
+      log.write({ type: 'step', step, loss, lr, tok_per_s: tokPerS, ms, grad_norm: Number.isFinite(gradNorm) ? gradNorm : null, loss_scale: lossScale, skipped, tokens });
       if (state.step % config.saveInterval === 0 && state.step < config.maxIters) checkpoint = save(config.outDir);
+      stepWallS += (performance.now() - t0) / 1000;
+      progress({
+        step, maxIters: config.maxIters, loss, lr, gradNorm, ms, tokPerS, tokens, elapsedS: (performance.now() - started) / 1000,
+        etaS: etaSeconds({ done: state.step, maxIters: config.maxIters, evalInterval: config.evalInterval, stepS: stepWallS, stepsTimed: stepMs.length, evalS, evalsTimed }),
+        fp16: scaler ? { lossScale: scaler.scale, skipped: scaler.skipped, overflow } : null,
+      });
       if (io.aborted()) {
         interrupted = true;
         break;
       }
     }
+    io.stepsOver?.();
     const step = state.step;
     checkpoint = save(config.outDir);
     print(`${interrupted ? 'interrupted at step ' + step + ': ' : ''}checkpoint saved to ${checkpoint}`);
