@@ -66,8 +66,8 @@ for (const kind of kinds) {
   let code = 'machine code not checked';
   try {
     const c = loopMachineCode(kind, chains);
-    code = c.multiplyAdds === chains && c.spills === 0 ? `machine code checked: ${chains} ${kind === 'relaxed' ? 'FMA' : 'mul + add'} a iteration on registers, no spills`
-      : `MACHINE CODE NOT AS WRITTEN: ${c.multiplyAdds} multiply-adds a iteration, ${c.spills} stack accesses`;
+    code = c.multiplyAdds === chains && c.spills === 0 ? `machine code checked: ${chains} ${kind === 'relaxed' ? 'FMA' : 'mul + add'} per iteration on registers, no spills`
+      : `MACHINE CODE NOT AS WRITTEN: ${c.multiplyAdds} multiply-adds per iteration, ${c.spills} stack accesses`;
   } catch (e) {
     code = `machine code not checked (${(e as Error).message.split('\n')[0]})`;
   }
