@@ -71,7 +71,7 @@ describe('--resume', () => {
     const first = options(dir, 1, { maxIters: 3, outDir: join(dir, 'out') });
     await train(first, quiet);
     await expect(train({ ...first, maxIters: 6, nEmbd: 32, resume: true }, quiet)).rejects.toThrow(/--resume: --n-embd is 16 in the checkpoint in .*, 32 now/);
-    await expect(train({ ...first, maxIters: 6, lr: 2e-3, resume: true }, quiet)).rejects.toThrow(/--resume: --lr is 0.001 in the checkpoint/);
+    await expect(train({ ...first, maxIters: 6, lr: 2e-3, resume: true }, quiet)).rejects.toThrow(/--resume: --lr is 0.003 in the checkpoint/);
     await expect(train({ ...first, maxIters: 6, activation: 'swiglu', resume: true }, quiet)).rejects.toThrow(/--resume: --activation is "gelu" in the checkpoint/);
     // schedule length, intervals and the memory options may change
     await expect(train({ ...first, maxIters: 6, recompute: 'blocks', lmHeadChunk: 5, resume: true }, quiet)).resolves.toBeTruthy();
