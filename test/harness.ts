@@ -2,6 +2,9 @@
 // comparisons of f32 kernel results against f64 references.
 import { expect } from 'vitest';
 import type { Engine } from '../src/engine/engine.ts';
+import { GPT, type GPTOptions } from '../src/model/gpt.ts';
+import type { GPTConfig } from '../src/model/config.ts';
+import * as ref from './reference.ts';
 
 export const BUILDS = ['simd', 'relaxed'] as const;
 
@@ -141,4 +144,35 @@ export function expectBitwiseEqual(got: Float32Array | Float64Array, want: Float
 /** f64 values rounded to f32, as f32 (what an exactly rounded f32 kernel would produce). */
 export function toF32(a: ArrayLike<number>): Float32Array {
   return Float32Array.from(a);
+}
+
+/** fn's result; whatever fn allocated in the engine's arena is released after. */
+export function inArena<T>(engine: Engine, fn: () => T): T {
+  const mark = engine.arena.mark();
+  try {
+    return fn();
+  } finally {
+    engine.arena.release(mark);
+  }
+}
+
+/** The loss and gradients of two micro-batches of B x T random tokens accumulated, dropout
+ * on (seeds 77 and 78), for a model built with `options`; `prepare` may change its weights first. */
+export function twoMicroBatchGradients(
+  engine: Engine, config: GPTConfig, options: GPTOptions, B: number, T: number, prepare: (model: GPT) => void = () => {},
+): { loss: number; grads: Float32Array; model: GPT } {
+  return inArena(engine, () => {
+    const model = new GPT(engine, config, B, options);
+    model.init(77);
+    prepare(model);
+    const rng = new ref.Rng(78);
+    model.zeroGrad();
+    let loss = 0;
+    for (let micro = 0; micro < 2; micro++) {
+      const ids = ref.randomInts(rng, B * T, config.vocabSize), targets = ref.randomInts(rng, B * T, config.vocabSize);
+      loss += model.forward(ids, targets, B, T, { train: true, lossScale: 0.5 });
+      model.backward(0.5);
+    }
+    return { loss, grads: model.grads().slice(), model };
+  });
 }

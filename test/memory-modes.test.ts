@@ -7,9 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine/engine.ts';
 import { GPT, type GPTOptions } from '../src/model/gpt.ts';
 import type { GPTConfig } from '../src/model/config.ts';
-import * as ref from './reference.ts';
 import { checkMemoryPlan } from '../src/train/trainer.ts';
-import { expectBitwiseEqual, expectClose } from './harness.ts';
+import { expectBitwiseEqual, expectClose, twoMicroBatchGradients } from './harness.ts';
 
 const BASE: GPTConfig = { vocabSize: 53, blockSize: 16, nLayer: 3, nHead: 2, nEmbd: 32, dropout: 0.1, bias: true };
 const B = 4;
@@ -25,23 +24,7 @@ afterAll(async () => {
 
 /** Gradients (and the loss) of two micro-batches accumulated, with dropout on. */
 function gradients(threads: number, config: GPTConfig, options: GPTOptions): { loss: number; grads: Float32Array; model: GPT } {
-  const engine = engines.get(threads)!;
-  const mark = engine.arena.mark();
-  try {
-    const model = new GPT(engine, config, B, options);
-    model.init(77);
-    const rng = new ref.Rng(78);
-    model.zeroGrad();
-    let loss = 0;
-    for (let micro = 0; micro < 2; micro++) {
-      const ids = ref.randomInts(rng, B * T, config.vocabSize), targets = ref.randomInts(rng, B * T, config.vocabSize);
-      loss += model.forward(ids, targets, B, T, { train: true, lossScale: 0.5 });
-      model.backward(0.5);
-    }
-    return { loss, grads: model.grads().slice(), model };
-  } finally {
-    engine.arena.release(mark);
-  }
+  return twoMicroBatchGradients(engines.get(threads)!, config, options, B, T);
 }
 
 describe.each(['gelu', 'swiglu'] as const)('%s MLP', (activation) => {

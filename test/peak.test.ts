@@ -6,6 +6,10 @@ import { arch } from 'node:os';
 import { peakFunction, peakModuleBytes, loopMachineCode } from '../bench/peak.ts';
 import { enableRelaxedSimd } from '../src/engine/wasm.ts';
 
+// V8 prints x64 machine code; elsewhere the check cannot read it, and says so.
+const x64 = arch() === 'x64';
+if (!x64) console.log(`skipping the machine-code checks of the peak loops: they read x64 instructions, this machine is ${arch()}`);
+
 describe.each(['relaxed', 'simd'] as const)('%s peak loop', (kind) => {
   it('validates and computes acc = acc * b + m for every chain', () => {
     enableRelaxedSimd(); // Node 20: behind a V8 flag
@@ -26,7 +30,7 @@ describe.each(['relaxed', 'simd'] as const)('%s peak loop', (kind) => {
     expect(f(1000, 0.25)).toBeCloseTo(want(1000, 0.25), 2);
   });
 
-  it.skipIf(arch() !== 'x64')('V8 compiles it as written: one multiply-add per chain per iteration, no spills', () => {
+  it.skipIf(!x64)('V8 compiles it as written: one multiply-add per chain per iteration, no spills', () => {
     for (const chains of [8, 10, 12]) {
       const code = loopMachineCode(kind, chains);
       expect(code.multiplyAdds, code.instructions.join('\n')).toBe(chains);

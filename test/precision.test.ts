@@ -10,8 +10,7 @@ import { newTrainState, trainStep, snapshot, restore } from '../src/train/state.
 import { LossScaler } from '../src/train/loss-scaler.ts';
 import { TrainingError } from '../src/train/errors.ts';
 import { Rng } from '../src/engine/random.ts';
-import * as ref from './reference.ts';
-import { expectBitwiseEqual } from './harness.ts';
+import { expectBitwiseEqual, inArena, twoMicroBatchGradients } from './harness.ts';
 
 const BASE: GPTConfig = { vocabSize: 53, blockSize: 16, nLayer: 3, nHead: 2, nEmbd: 32, dropout: 0.1, bias: true };
 const B = 4;
@@ -48,24 +47,7 @@ function roundWeights(p: Float32Array, format: 'bf16' | 'fp16'): void {
 
 /** Loss and gradients of two micro-batches accumulated (dropout on), weights rounded to `rounded`. */
 function gradients(threads: number, config: GPTConfig, options: GPTOptions, rounded: 'bf16' | 'fp16') {
-  const engine = engines.get(threads)!;
-  const mark = engine.arena.mark();
-  try {
-    const model = new GPT(engine, config, B, options);
-    model.init(77);
-    roundWeights(model.params(), rounded);
-    const rng = new ref.Rng(78);
-    model.zeroGrad();
-    let loss = 0;
-    for (let micro = 0; micro < 2; micro++) {
-      const ids = ref.randomInts(rng, B * T, config.vocabSize), targets = ref.randomInts(rng, B * T, config.vocabSize);
-      loss += model.forward(ids, targets, B, T, { train: true, lossScale: 0.5 });
-      model.backward(0.5);
-    }
-    return { loss, grads: model.grads().slice() };
-  } finally {
-    engine.arena.release(mark);
-  }
+  return twoMicroBatchGradients(engines.get(threads)!, config, options, B, T, (model) => roundWeights(model.params(), rounded));
 }
 
 function relativeL2(got: Float32Array, want: Float32Array): number {
@@ -173,8 +155,7 @@ describe('fp16 training step', () => {
 
   it('a forced overflow (initial scale 2^40): the step is skipped with weights, moments and AdamW\'s count untouched, the scale halves, training goes on and the loss falls', () => {
     const engine = engines.get(2)!;
-    const mark = engine.arena.mark();
-    try {
+    inArena(engine, () => {
       const state = fp16Run(engine, 2 ** 40);
       const before = snapshot(state);
       const r = trainStep(state, 1e-2);
@@ -200,15 +181,12 @@ describe('fp16 training step', () => {
       expect(losses.length).toBeGreaterThan(20);
       const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
       expect(mean(losses.slice(-5))).toBeLessThan(mean(losses.slice(0, 5)) - 0.5);
-    } finally {
-      engine.arena.release(mark);
-    }
+    });
   });
 
   it('gradients beyond fp16 at any scale: the run stops with an error when the scale would fall below 1, instead of skipping forever', () => {
     const engine = engines.get(1)!;
-    const mark = engine.arena.mark();
-    try {
+    inArena(engine, () => {
       const state = fp16Run(engine, 8);
       // a final LayerNorm gain of 1e6: the gradient reaching the blocks is ~1e6 x the
       // logits' gradient, past fp16's 65504 even unscaled (the loss itself stays finite)
@@ -218,15 +196,12 @@ describe('fp16 training step', () => {
       expect(results.every((r) => Number.isFinite(r.loss))).toBe(true);
       // at scale 1 it overflows once more: halving would go below 1
       expect(() => trainStep(state, 1e-2)).toThrow(/fp16 gradients overflowed at step 3 with the loss scale at 1; it would fall below 1 \(4 steps skipped\)/);
-    } finally {
-      engine.arena.release(mark);
-    }
+    });
   });
 
   it('a snapshot carries the scaler: restored, the run continues bit for bit with the same scale', () => {
     const engine = engines.get(1)!;
-    const mark = engine.arena.mark();
-    try {
+    inArena(engine, () => {
       const state = fp16Run(engine, 2 ** 26); // a few overflows first
       for (let i = 0; i < 6; i++) trainStep(state, 1e-2);
       const saved = snapshot(state);
@@ -238,8 +213,6 @@ describe('fp16 training step', () => {
       expect(again).toEqual(straight);
       expectBitwiseEqual(state.model.params(), end.params, 'weights');
       expect(state.scaler!.state).toEqual(end.scaler);
-    } finally {
-      engine.arena.release(mark);
-    }
+    });
   });
 });
