@@ -1,4 +1,6 @@
 // Public API for Node scripts: train from a config, or drive the engine and model directly.
+export { WasmgptError, ERROR_CODES } from './errors.ts';
+export type { ErrorCode } from './errors.ts';
 export { train, findLearningRate, prepareData, modelConfigFor, checkMemoryPlan, TrainingError, THROUGHPUT_WARMUP_STEPS } from './train/trainer.ts';
 export type { LrSweep, LrPoint } from './train/lr-finder.ts';
 export type { TrainHooks, TrainResult, PreparedData, StepProgress } from './train/trainer.ts';

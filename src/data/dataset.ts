@@ -54,7 +54,7 @@ export function computeCut(docLengths: ArrayLike<number>, opts: SplitOptions): C
     throw new DataError(`block size must be a positive integer, got ${blockSize} (check --block-size)`);
   }
   const docCount = docLengths.length;
-  if (docCount === 0) throw new DataError('corpus has no documents (pass text files with --data)');
+  if (docCount === 0) throw new DataError('corpus has no documents (pass text files with --data)', 'E_DATA_EMPTY');
   // starts[i] = offset of document i in the joined stream; starts[n] = total length.
   const starts = new Array<number>(docCount + 1);
   starts[0] = 0;

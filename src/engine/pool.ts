@@ -6,11 +6,16 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { CTRL, BLOCK_BYTES, MAX_ARGS, Backoff, SPIN_MS, SPIN_MS_OVERSUBSCRIBED, commandBlock, failureMessage, initChunks, parseFault, runChunks, type CommandBlock, type FaultSpec } from './protocol.ts';
 import { kernelTable, kernelNames, callKernel, needsScratch, type Kernels, type KernelName, type FixedArgs, type ThreadScratch } from './kernel-table.ts';
+import { WasmgptError, type ErrorCode } from '../errors.ts';
 
 const WAIT_SLICE_MS = 20; // the main thread re-checks for failures at least this often
 
-export class WorkerError extends Error {
+export class WorkerError extends WasmgptError {
   override name = 'WorkerError';
+
+  constructor(message: string, code: ErrorCode = 'E_WORKER') {
+    super(message, code);
+  }
 }
 
 export class Dispatcher {

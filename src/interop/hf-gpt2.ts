@@ -12,6 +12,7 @@ import { activationOf, mlpHiddenOf, type GPTConfig } from '../model/config.ts';
 import { parameterLayout, type ParameterLayout } from '../model/parameters.ts';
 import type { TokenizerDescription } from '../data/tokenizer.ts';
 import { CheckpointError, loadCheckpointWeights, loadCheckpointState, writeDurably } from '../train/checkpoint.ts';
+import { WasmgptError, type ErrorCode } from '../errors.ts';
 
 export const GPT2_VOCAB_SIZE = 50257;
 const LAYER_NORM_EPSILON = 1e-5; // assembly/layernorm.ts
@@ -19,8 +20,12 @@ const CONV1D = /\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/;
 // tanh-approximated GELU under its transformers names
 const TANH_GELU = ['gelu_new', 'gelu_pytorch_tanh'];
 
-export class InteropError extends Error {
+export class InteropError extends WasmgptError {
   override name = 'InteropError';
+
+  constructor(message: string, code: ErrorCode = 'E_INTEROP') {
+    super(message, code);
+  }
 }
 
 // Our parameter name -> the HF name (without the transformer. prefix).

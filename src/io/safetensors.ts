@@ -7,6 +7,7 @@
 // The reader trusts nothing in a file: every field is checked before it is used, no
 // allocation is sized by the header (tensors are views into the file's bytes), and every
 // problem is a SafetensorsError naming it.
+import { WasmgptError, type ErrorCode } from '../errors.ts';
 
 // The dtypes safetensors defines that we can size; which of them a caller accepts is its own business.
 const BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 } as const;
@@ -19,8 +20,12 @@ export interface SafeTensor {
   data: Uint8Array; // the tensor's bytes, little-endian
 }
 
-export class SafetensorsError extends Error {
+export class SafetensorsError extends WasmgptError {
   override name = 'SafetensorsError';
+
+  constructor(message: string, code: ErrorCode = 'E_FORMAT') {
+    super(message, code);
+  }
 }
 
 function count(shape: readonly number[]): number {

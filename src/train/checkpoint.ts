@@ -19,13 +19,18 @@ import type { TokenizerDescription } from '../data/tokenizer.ts';
 import type { RngState } from '../engine/random.ts';
 import type { DropoutState } from '../model/gpt.ts';
 import { decodeSafetensors, encodeSafetensors, f32Tensor, f32Values, SafetensorsError, type SafeTensor } from '../io/safetensors.ts';
+import { WasmgptError, type ErrorCode } from '../errors.ts';
 
 export const CHECKPOINT_FORMAT = 'wasmgpt-checkpoint';
 export const CHECKPOINT_VERSION = 2;
 const STATE_FILE = 'state.json';
 
-export class CheckpointError extends Error {
+export class CheckpointError extends WasmgptError {
   override name = 'CheckpointError';
+
+  constructor(message: string, code: ErrorCode = 'E_CHECKPOINT') {
+    super(message, code);
+  }
 }
 
 // What state.json holds besides the file list and checksum.
@@ -133,26 +138,26 @@ function readState(dir: string): StateFile {
   try {
     state = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new CheckpointError(`corrupt checkpoint ${path}: ${(e as Error).message}`);
+    throw new CheckpointError(`corrupt checkpoint ${path}: ${(e as Error).message}`, 'E_CHECKPOINT_CORRUPT');
   }
   if (state?.format !== CHECKPOINT_FORMAT || state.version !== CHECKPOINT_VERSION) {
     throw new CheckpointError(`${path} is not a checkpoint of this version (format ${state?.format}, version ${state?.version}; expected ${CHECKPOINT_FORMAT} ${CHECKPOINT_VERSION})`);
   }
   const { checksum, ...body } = state;
-  if (checksum !== checksumOf(body)) throw new CheckpointError(`corrupt checkpoint ${path}: its checksum does not match its content`);
+  if (checksum !== checksumOf(body)) throw new CheckpointError(`corrupt checkpoint ${path}: its checksum does not match its content`, 'E_CHECKPOINT_CORRUPT');
   return state;
 }
 
 function readVerified(dir: string, entry: FileEntry, what: string): Map<string, SafeTensor> {
   const path = join(dir, entry.name);
-  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${dir} is missing its ${what} file ${entry.name}`);
+  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${dir} is missing its ${what} file ${entry.name}`, 'E_CHECKPOINT_CORRUPT');
   const bytes = readFileSync(path);
-  if (bytes.byteLength !== entry.bytes) throw new CheckpointError(`corrupt checkpoint: ${path} has ${bytes.byteLength} bytes, expected ${entry.bytes} (truncated?)`);
-  if (sha256(bytes) !== entry.sha256) throw new CheckpointError(`corrupt checkpoint: ${path} does not match its SHA-256 in ${STATE_FILE}`);
+  if (bytes.byteLength !== entry.bytes) throw new CheckpointError(`corrupt checkpoint: ${path} has ${bytes.byteLength} bytes, expected ${entry.bytes} (truncated?)`, 'E_CHECKPOINT_CORRUPT');
+  if (sha256(bytes) !== entry.sha256) throw new CheckpointError(`corrupt checkpoint: ${path} does not match its SHA-256 in ${STATE_FILE}`, 'E_CHECKPOINT_CORRUPT');
   try {
     return decodeSafetensors(bytes, path).tensors;
   } catch (e) {
-    if (e instanceof SafetensorsError) throw new CheckpointError(`corrupt checkpoint: ${e.message}`);
+    if (e instanceof SafetensorsError) throw new CheckpointError(`corrupt checkpoint: ${e.message}`, 'E_CHECKPOINT_CORRUPT');
     throw e;
   }
 }

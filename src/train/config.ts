@@ -15,6 +15,7 @@ import { CLEAN_MODES, type CleanMode } from '../data/clean.ts';
 import { INIT_SCHEMES, type InitScheme } from '../model/init.ts';
 import { ACTIVATIONS, defaultMlpHidden, type Activation } from '../model/config.ts';
 import { RECOMPUTE_MODES, PRECISIONS, type Precision, type Recompute } from '../model/buffers.ts';
+import { WasmgptError, type ErrorCode } from '../errors.ts';
 
 export interface TrainConfig {
   // data
@@ -324,8 +325,12 @@ export function cliName(key: keyof TrainConfig): string {
   return `--${OPTIONS[key].flag}`;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends WasmgptError {
   override name = 'ConfigError';
+
+  constructor(message: string, code: ErrorCode = 'E_CONFIG') {
+    super(message, code);
+  }
 }
 
 // The full config for the options given: defaults for the rest, and derived defaults

@@ -9,6 +9,8 @@ import { tokenizerFromDescription, type Tokenizer } from '../data/tokenizer.ts';
 import type { TokenArray } from '../data/dataset.ts';
 import { CheckpointError, hasCheckpoint, loadCheckpointState, loadCheckpointWeights, type CheckpointState } from './checkpoint.ts';
 import { copyHfWeights, readHfGpt2, GPT2_VOCAB_SIZE, InteropError } from '../interop/hf-gpt2.ts';
+import { DataError } from '../data/corpus.ts';
+import { ConfigError } from './config.ts';
 
 export interface LoadedModel {
   config: GPTConfig;
@@ -71,8 +73,8 @@ export function scoreTokens(model: GPT, tokens: TokenArray, stride: number): Sco
   const T = model.config.blockSize;
   const B = model.batchSize;
   const N = tokens.length;
-  if (N < 2) throw new RangeError(`${N} tokens: nothing to score`);
-  if (!(Number.isInteger(stride) && stride >= 1 && stride <= T)) throw new RangeError(`stride ${stride} must be in [1, block_size ${T}]`);
+  if (N < 2) throw new DataError(`${N} tokens: nothing to score (give at least two tokens of text)`, 'E_DATA_EMPTY');
+  if (!(Number.isInteger(stride) && stride >= 1 && stride <= T)) throw new ConfigError(`stride ${stride} must be in [1, block_size ${T}] (the default is half a block)`);
   // windows: [start, start + length) of inputs, scoring their last `scored` targets
   const windows: { start: number; length: number; scored: number }[] = [];
   let done = 0; // targets 1 .. done are scored

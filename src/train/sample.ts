@@ -5,6 +5,7 @@
 import type { GPT } from '../model/gpt.ts';
 import type { Decoder } from '../model/decoder.ts';
 import type { Rng } from '../engine/random.ts';
+import { ConfigError } from './config.ts';
 
 export interface SampleOptions {
   maxNewTokens: number;
@@ -14,10 +15,10 @@ export interface SampleOptions {
 }
 
 function check(prompt: ArrayLike<number>, options: SampleOptions): void {
-  if (prompt.length === 0) throw new RangeError('generation needs a non-empty prompt');
-  if (!(options.temperature > 0)) throw new RangeError(`temperature must be > 0, got ${options.temperature}`);
+  if (prompt.length === 0) throw new ConfigError('generation needs a non-empty prompt (give at least one token)');
+  if (!(options.temperature > 0)) throw new ConfigError(`temperature must be > 0, got ${options.temperature} (1 samples the model's distribution as is)`);
   const topP = options.topP ?? 1;
-  if (!(topP > 0 && topP <= 1)) throw new RangeError(`top-p must be in (0, 1], got ${topP}`);
+  if (!(topP > 0 && topP <= 1)) throw new ConfigError(`top-p must be in (0, 1], got ${topP} (1 turns it off)`);
 }
 
 // The new token ids one by one, after the prompt.

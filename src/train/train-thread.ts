@@ -20,5 +20,5 @@ try {
   post({ type: 'done', result }, [result.params.buffer as ArrayBuffer]);
 } catch (e) {
   const err = e instanceof Error ? e : new Error(String(e));
-  post({ type: 'error', name: err.name, message: err.message, stack: err.stack });
+  post({ type: 'error', name: err.name, message: err.message, stack: err.stack, code: (err as { code?: string }).code });
 }

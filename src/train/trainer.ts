@@ -243,7 +243,7 @@ export type ThreadMessage =
   | { type: 'progress'; progress: StepProgress }
   | { type: 'steps-over' }
   | { type: 'done'; result: RunResult }
-  | { type: 'error'; name: string; message: string; stack?: string };
+  | { type: 'error'; name: string; message: string; stack?: string; code?: string };
 
 // The run itself, on the calling thread (train() calls it from a thread of its own).
 // mode find-lr: the learning-rate sweep alone (the model is left as it was).
