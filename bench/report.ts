@@ -9,16 +9,15 @@
 // in this run (never by an absolute time).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Engine } from '../src/engine/engine.ts';
-import { wasmPath } from '../src/engine/wasm.ts';
+import { buildSupported, wasmPath } from '../src/engine/wasm.ts';
 import { GPT, type GPTOptions } from '../src/model/gpt.ts';
 import { WASM32_LIMIT, formatBytes } from '../src/engine/arena.ts';
-import { buildSupported } from '../src/engine/wasm.ts';
 import { benchConfigs } from './configs.ts';
 import { measurePeak, loopMachineCode, PEAK_CHAINS, type PeakKind, type PeakMeasure } from './peak.ts';
 import { largestFitting } from './fits.ts';
@@ -205,4 +204,5 @@ const report = {
   configs, kernels: kernelRows, ...(pytorch ? { pytorch } : {}), ...(gates ? { gates } : {}),
 };
 if (args.json) writeFileSync(args.json, JSON.stringify(report, null, 2));
+rmSync(tmp, { recursive: true, force: true });
 if (failed) process.exit(1);
