@@ -3,7 +3,7 @@
 // two cores). The options come from the table in src/train/config.ts. Training runs in
 // a thread of its own, so this thread answers signals at once.
 import { hideBin } from 'yargs/helpers';
-import { train, findLearningRate } from './src/train/trainer.ts';
+import { runInTerminal } from './src/train/console.ts';
 import { parseTrainArgs, parseExportArgs } from './src/train/cli-args.ts';
 import { exportHfGpt2 } from './src/interop/hf-gpt2.ts';
 import { runSample, runEval, runPlot } from './src/train/commands.ts';
@@ -64,9 +64,9 @@ try {
   } else if (command === 'plot') {
     runPlot(args.slice(1));
   } else if (findLr) {
-    await findLearningRate(parseTrainArgs(args.slice(1)), { signal: abort.signal });
+    await runInTerminal(parseTrainArgs(args.slice(1)), 'find-lr', abort.signal);
   } else {
-    const result = await train(parseTrainArgs(args), { signal: abort.signal });
+    const result = await runInTerminal(parseTrainArgs(args), 'train', abort.signal);
     process.exitCode = result.interrupted ? exitCode : 0;
   }
 } catch (e) {

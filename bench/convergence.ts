@@ -159,7 +159,7 @@ for (const name of runs as RunName[]) {
   const config = resolveTrainConfig(options);
   console.log(`${name}: training (log ${config.logFile}, checkpoint ${config.outDir})`);
   const t0 = performance.now();
-  const result = await train(options, { print: (line) => console.log(`  [${name}] ${line.replace(/\n/g, `\n  [${name}] `)}`) });
+  const result = await train(options, { onLog: (line) => console.log(`  [${name}] ${line.replace(/\n/g, `\n  [${name}] `)}`) });
   const wallS = (performance.now() - t0) / 1000;
   if (result.interrupted) throw new Error(`${name}: the run was interrupted`);
   logs.push(config.logFile!);

@@ -11,7 +11,7 @@ import type { TrainConfig } from '../src/train/config.ts';
 import { expectBitwiseEqual } from './harness.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-ckpt-'));
-const quiet = { print: () => {} };
+const quiet = {};
 
 function corpus(): string {
   const file = join(tmp(), 'corpus.txt');
@@ -127,7 +127,7 @@ describe('checkpoints', () => {
     const outDir = join(tmp(), 'out');
     await train(tiny({ outDir }), quiet);
     const lines: string[] = [];
-    await train(tiny({ outDir, maxIters: 2, saveInterval: 1 }), { print: (l) => lines.push(l) });
+    await train(tiny({ outDir, maxIters: 2, saveInterval: 1 }), { onLog: (l) => lines.push(l) });
     expect(lines.join('\n')).toMatch(/note: .* holds a checkpoint \(step 6\); this run replaces it at its first save/);
     expect(loadCheckpointState(outDir).step).toBe(2);
   });

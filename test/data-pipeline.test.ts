@@ -396,7 +396,7 @@ describe('training run', () => {
       data: [corpusDir(6)], tokenizer: 'gpt2', compactVocab: true, cacheDir: join(dir, 'cache'), nLayer: 1, nHead: 2, nEmbd: 16,
       blockSize: 16, batchSize: 2, maxIters: 4, evalInterval: 2, evalIters: 1, warmupIters: 1, lrDecayIters: 4, sampleTokens: 5,
       outDir: join(dir, 'out'), logFile, threads: 1,
-    }, { print: (line) => lines.push(line) });
+    }, { onLog: (line) => lines.push(line) });
     const records = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(records[0].type).toBe('data');
     for (const field of ['files', 'tokens', 'vocab_size', 'train_tokens', 'val_tokens', 'cache_hit', 'tokenize_s']) expect(records[0]).toHaveProperty(field);

@@ -15,7 +15,7 @@ import { SafetensorsError } from '../src/io/safetensors.ts';
 import { train } from '../src/train/trainer.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-errors-'));
-const quiet = { print: () => {} };
+const quiet = {};
 const tiny = { tokenizer: 'char' as const, cacheDir: null, nLayer: 1, nHead: 2, nEmbd: 16, blockSize: 8, batchSize: 2, maxIters: 2, evalInterval: 2, evalIters: 1, sampleTokens: 0, threads: 1 };
 
 describe('WasmgptError', () => {

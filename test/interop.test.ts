@@ -20,7 +20,7 @@ import { expectBitwiseEqual } from './harness.ts';
 
 const root = join(import.meta.dirname, '..');
 const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-interop-'));
-const quiet = { print: () => {} };
+const quiet = {};
 const text = 'Now is the winter of our discontent made glorious summer by this sun of York.\n'.repeat(40);
 
 function corpus(): string {
@@ -219,7 +219,7 @@ describe('import (--init-from)', () => {
     const outDir = join(tmp(), 'ft');
     const result = await train({
       data: [corpus()], initFrom: hf, blockSize: 8, batchSize: 2, maxIters: 0, evalIters: 1, sampleTokens: 0, outDir, cacheDir: null, threads: 1,
-    }, { print: (l) => lines.push(l) });
+    }, { onLog: (l) => lines.push(l) });
     const out = lines.join('\n');
     expect(out).toMatch(/note: --init-from: the GPT-2 tokenizer keeps all 50257 ids/);
     expect(out).toMatch(/init from .*model\.safetensors \(shape from config\.json\): 2 layers, 2 heads, n_embd 16, n_positions 16, vocab 50257/);

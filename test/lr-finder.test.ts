@@ -130,7 +130,7 @@ describe('lr finder', () => {
     const sweep = await findLearningRate({
       data: [corpus], tokenizer: 'char', cacheDir: null, nLayer: 1, nEmbd: 16, nHead: 2, blockSize: 8, batchSize: 4, threads: 1,
       sweepSteps: 30, endLr: 10, outDir: join(dir, 'out'),
-    }, { print: () => {} });
+    }, {});
     expect(sweep.points.length).toBeGreaterThan(5);
     expect(sweep.steepest).toBeGreaterThan(0);
   });

@@ -165,7 +165,7 @@ describe('printed step lines and the log', () => {
     for (const quiet of [false, true]) {
       const dir = tmp();
       const lines: string[] = [];
-      await train(tiny({ logInterval: 3, quiet, logFile: join(dir, 'log.jsonl') }), { print: (l) => lines.push(l) });
+      await train(tiny({ logInterval: 3, quiet, logFile: join(dir, 'log.jsonl') }), { onLog: (l) => lines.push(l) });
       const stepLines = lines.filter((l) => /^step \d+ \|/.test(l)).map((l) => Number(/^step (\d+)/.exec(l)![1]));
       expect(stepLines).toEqual(quiet ? [] : [0, 3, 6, 9]);
       // evaluations and the summary stay
@@ -194,7 +194,7 @@ describe('printed step lines and the log', () => {
   it('a progress hook gets every step as data, and no step lines are printed', async () => {
     const seen: StepProgress[] = [];
     const lines: string[] = [];
-    await train(tiny({ maxIters: 6, precision: 'fp16' }), { print: (l) => lines.push(l), progress: (p) => seen.push(p) });
+    await train(tiny({ maxIters: 6, precision: 'fp16' }), { onLog: (l) => lines.push(l), onStep: (p) => seen.push(p) });
     expect(seen.map((p) => p.step)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(seen.every((p) => p.maxIters === 6 && p.fp16 !== null && p.tokens === (p.step + 1) * 3 * 16 * 2)).toBe(true);
     expect(seen[5].etaS).toBeGreaterThanOrEqual(0);
@@ -204,7 +204,7 @@ describe('printed step lines and the log', () => {
   it('eval records carry rss_bytes, arena_bytes, elapsed_s and tokens; step records carry tokens (after the step)', async () => {
     const dir = tmp();
     const B = 3, T = 16, accum = 2;
-    await train(tiny({ batchSize: B, blockSize: T, gradAccum: accum, maxIters: 10, evalInterval: 4, logFile: join(dir, 'log.jsonl') }), { print: () => {} });
+    await train(tiny({ batchSize: B, blockSize: T, gradAccum: accum, maxIters: 10, evalInterval: 4, logFile: join(dir, 'log.jsonl') }), {});
     const log = records(join(dir, 'log.jsonl'));
     const evals = log.filter((r) => r.type === 'eval');
     expect(evals.map((r) => r.step)).toEqual([0, 4, 8, 10]);
@@ -324,8 +324,8 @@ describe('plot: the command', () => {
     logA = join(dir, 'small.jsonl');
     logB = join(dir, 'wide.jsonl');
     await Promise.all([
-      train(tiny({ logFile: logA, maxIters: 12 }), { print: () => {} }),
-      train(tiny({ logFile: logB, maxIters: 8, nEmbd: 32, batchSize: 4 }), { print: () => {} }),
+      train(tiny({ logFile: logA, maxIters: 12 }), {}),
+      train(tiny({ logFile: logB, maxIters: 8, nEmbd: 32, batchSize: 4 }), {}),
     ]);
   }, 60_000);
 

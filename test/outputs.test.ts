@@ -14,7 +14,7 @@ function run(overrides: Partial<TrainConfig>): Promise<unknown> {
   return train({
     tokenizer: 'char', cacheDir: null, nLayer: 1, nHead: 1, nEmbd: 8, blockSize: 8, batchSize: 2, maxIters: 1, evalIters: 1,
     sampleTokens: 0, threads: 1, ...overrides,
-  }, { print: () => {} });
+  }, {});
 }
 
 describe('--log-file', () => {

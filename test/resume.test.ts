@@ -9,7 +9,7 @@ import { loadCheckpointState } from '../src/train/checkpoint.ts';
 import { paramsHash } from '../src/train/trainer.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-resume-'));
-const quiet = { print: () => {} };
+const quiet = {};
 const text = 'Resume me exactly: the same batches, the same masks, the same moments.\n'.repeat(60);
 
 function options(dir: string, threads: number, overrides: Partial<TrainConfig> = {}): Partial<TrainConfig> {
@@ -34,7 +34,7 @@ describe('--resume', () => {
     await train(first, quiet);
     expect(loadCheckpointState(join(b, 'out')).step).toBe(N);
     const lines: string[] = [];
-    const resumed = await train({ ...first, maxIters: 2 * N, lrDecayIters: undefined, resume: true }, { print: (l) => lines.push(l) });
+    const resumed = await train({ ...first, maxIters: 2 * N, lrDecayIters: undefined, resume: true }, { onLog: (l) => lines.push(l) });
     expect(lines.join('\n')).toMatch(new RegExp(`resumed from .* at step ${N}`));
 
     expect(paramsHash(resumed.params)).toBe(paramsHash(straight.params));
@@ -57,7 +57,7 @@ describe('--resume', () => {
     expect(saved.skipped).toBeGreaterThan(0);
     const lines: string[] = [];
     // --loss-scale now differs: the checkpoint's scale wins
-    const resumed = await train({ ...first, maxIters: 2 * N, lrDecayIters: undefined, lossScale: 1, resume: true }, { print: (l) => lines.push(l) });
+    const resumed = await train({ ...first, maxIters: 2 * N, lrDecayIters: undefined, lossScale: 1, resume: true }, { onLog: (l) => lines.push(l) });
     expect(lines.join('\n')).toContain(`resumed from ${join(b, 'out')} at step ${N}, loss scale ${saved.scale}`);
     expect(paramsHash(resumed.params)).toBe(paramsHash(straight.params));
     const log = records(join(b, 'log.jsonl'));

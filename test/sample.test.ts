@@ -105,9 +105,9 @@ describe('the sample and eval commands', () => {
     writeFileSync(data, poem);
     const base = { data: [data], nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 32, batchSize: 8, maxIters: 40, evalInterval: 40, evalIters: 2, lr: 3e-3, sampleTokens: 0, cacheDir: null, threads: 1 };
     charOut = join(tmp(), 'char');
-    await train({ ...base, tokenizer: 'char', outDir: charOut }, { print: () => {} });
+    await train({ ...base, tokenizer: 'char', outDir: charOut }, {});
     gpt2Out = join(tmp(), 'gpt2');
-    await train({ ...base, tokenizer: 'gpt2', outDir: gpt2Out }, { print: () => {} });
+    await train({ ...base, tokenizer: 'gpt2', outDir: gpt2Out }, {});
   }, 60_000);
 
   it('sample: stdout is the prompt and its continuation only; one seed, one text; greedy is one text whatever the seed', () => {

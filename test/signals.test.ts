@@ -163,7 +163,7 @@ describe('the library', () => {
       sampleTokens: 0, outDir,
     }, {
       signal: controller.signal,
-      print: (line) => {
+      onLog: (line) => {
         if (/^step \d+ \|/.test(line)) steps++;
         if (steps === 1) {
           last = performance.now();

@@ -113,7 +113,7 @@ describe('option table', () => {
     writeFileSync(script, `import { train } from ${JSON.stringify(join(root, 'src/index.ts'))};
 await train({ data: [${JSON.stringify(corpus)}], tokenizer: 'char', cacheDir: null, maxIters: 30, warmupIters: 2, nLayer: 1, nEmbd: 16, nHead: 2,
   blockSize: 8, batchSize: 2, evalInterval: 100, evalIters: 1, sampleTokens: 0, threads: 1, outDir: ${JSON.stringify(join(dir, 'out'))}, logFile: ${JSON.stringify(log)} },
-  { print: () => {} });
+  {});
 `);
     const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);

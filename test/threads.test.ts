@@ -15,7 +15,7 @@ import { Backoff, CTRL_INTS, initChunks, runChunks } from '../src/engine/protoco
 
 const root = join(import.meta.dirname, '..');
 const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-threads-'));
-const quiet = { print: () => {} };
+const quiet = {};
 const text = 'It was the best of times, it was the worst of times, it was the age of wisdom.\n'.repeat(60);
 
 function corpus(): string {

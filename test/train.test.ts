@@ -11,7 +11,7 @@ import { loadCheckpoint, loadCheckpointState } from '../src/train/checkpoint.ts'
 import { DataError } from '../src/data/corpus.ts';
 
 const root = join(import.meta.dirname, '..');
-const quiet = { print: () => {} };
+const quiet = {};
 const tmp = () => mkdtempSync(join(tmpdir(), 'wasmgpt-train-'));
 
 // A small fast model; callers override what they test.
@@ -173,7 +173,7 @@ describe('training', () => {
     const lines: string[] = [];
     const result = await train(tiny({
       data: [textFile(poem)], activation: 'swiglu', recompute: 'blocks', lmHeadChunk: 7, maxIters: 40, evalInterval: 40, lr: 3e-3, warmupIters: 4, lrDecayIters: 40, sampleTokens: 10,
-    }), { print: (l) => lines.push(l) });
+    }), { onLog: (l) => lines.push(l) });
     expect(result.evals[1].valLoss).toBeLessThan(result.evals[0].valLoss - 0.5);
     expect([...result.sample].length).toBeGreaterThanOrEqual(10);
     const out = lines.join('\n');

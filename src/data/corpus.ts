@@ -25,6 +25,8 @@ export interface SourceFile {
   bytes: number;
   /** SHA-256 of the file's bytes (hex), the file's part of the token-cache key. */
   sha256: string;
+  /** An in-memory document (the library's `text` option): its text instead of a file's. */
+  text?: string;
 }
 
 export interface ScanResult {
@@ -105,8 +107,21 @@ export function scanSources(paths: string[], options: CorpusOptions = {}): ScanR
 }
 
 /** A file's text: decoded (invalid UTF-8 -> U+FFFD, a leading BOM dropped), then cleaned. */
-export function readSourceText(file: Pick<SourceFile, 'name' | 'path'>, clean: CleanMode): string {
-  return cleanText(decodeUtf8(readBytes(file.name, file.path)), clean);
+export function readSourceText(file: Pick<SourceFile, 'name' | 'path' | 'text'>, clean: CleanMode): string {
+  return cleanText(file.text ?? decodeUtf8(readBytes(file.name, file.path)), clean);
+}
+
+/**
+ * In-memory documents as corpus sources, in the order given (named text[0], text[1], ...;
+ * a single string is `text`). Their UTF-8 bytes are hashed like a file's, so the token cache
+ * works for them too.
+ */
+export function textSources(texts: string[]): ScanResult {
+  const files = texts.map((text, i): SourceFile => {
+    const bytes = Buffer.from(text, 'utf8');
+    return { name: texts.length === 1 ? 'text' : `text[${i}]`, path: '', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), text };
+  });
+  return { files, skipped: [], totalBytes: files.reduce((sum, f) => sum + f.bytes, 0) };
 }
 
 /** True when a cleaned document has something to learn from (not empty, not only whitespace). */
@@ -115,10 +130,14 @@ export function hasText(text: string): boolean {
 }
 
 /** The DataError for a corpus with no text, naming the inputs and any binary files skipped. */
-export function emptyCorpusError(paths: string[], skipped: string[], clean: CleanMode): DataError {
+export function emptyCorpusError(paths: string[], skipped: string[], clean: CleanMode, inMemory = false): DataError {
+  if (inMemory) {
+    const cleaning = clean === 'none' ? '' : ` after cleaning (clean: '${clean}')`;
+    return new DataError(`corpus is empty${cleaning}: the text option holds no text (pass a non-empty string or strings)`, 'E_DATA_EMPTY');
+  }
+  const cleaning = clean === 'none' ? '' : ` after cleaning (--clean ${clean})`;
   const where = paths.length > 0 ? paths.join(', ') : 'the default corpus';
   const binaries = skipped.length > 0 ? `; skipped ${skipped.length} binary file${skipped.length === 1 ? '' : 's'}: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? ', ...' : ''}` : '';
-  const cleaning = clean === 'none' ? '' : ` after cleaning (--clean ${clean})`;
   return new DataError(`corpus is empty${cleaning}: no text found in ${where}${binaries} (pass UTF-8 text files with --data)`, 'E_DATA_EMPTY');
 }
 

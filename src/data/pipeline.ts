@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { CHAR_SEPARATOR_CODE_POINT, CharTokenizer, Gpt2Tokenizer, type Tokenizer, type TokenizerKind } from './tokenizer.ts';
 import { GPT2_EOT, GPT2_VOCAB_SIZE, MAX_PIECE_CHARS } from './gpt2.ts';
-import { DataError, emptyCorpusError, hasText, readSourceText, scanSources, stderrWarn, type SourceFile } from './corpus.ts';
+import { DataError, emptyCorpusError, hasText, readSourceText, scanSources, stderrWarn, textSources, type SourceFile } from './corpus.ts';
 import type { CleanMode } from './clean.ts';
 import { cacheFilePath, cacheKey, readTokenCache, writeTokenCache, type CacheTokenizer, type TokenizedCorpus } from './cache.ts';
 import { applyCut, computeCut, type TokenSplit } from './dataset.ts';
@@ -13,6 +13,8 @@ import { Progress, progressMode } from './progress.ts';
 export interface DataOptions {
   /** Files, directories and glob patterns; empty = the bundled State of the Union corpus. */
   data: string[];
+  /** In-memory documents instead of files (the library's `text` option); `data` must then be empty. */
+  texts?: string[] | null;
   tokenizer: TokenizerKind;
   /** gpt2 only: renumber the ids the corpus uses (plus EOT and the byte tokens) densely. */
   compactVocab: boolean;
@@ -23,6 +25,8 @@ export interface DataOptions {
   blockSize: number;
   /** Progress bar on stderr; 'auto' (default): on a terminal for corpora over 1 MiB, anywhere over 64 MiB. */
   progress?: boolean | 'auto';
+  /** Whether stderr is a terminal (default: process.stderr.isTTY; a training thread is told by its caller). */
+  stderrIsTTY?: boolean;
   /** Where the GPT-2 ranks come from (tests point it elsewhere to exercise the char fallback). */
   ranksModule?: string;
   /** Receives `warning: ...` lines (default: stderr). */
@@ -68,8 +72,10 @@ export function buildDataset(options: DataOptions): Dataset {
   }
 
   const exclude = options.cacheDir === null ? [] : [resolve(options.cacheDir)];
-  const scan = scanSources(options.data, { exclude, warn });
-  if (scan.files.length === 0) throw emptyCorpusError(options.data, scan.skipped, options.clean);
+  const inMemory = options.texts !== undefined && options.texts !== null;
+  if (inMemory && options.data.length > 0) throw new DataError('give either data (files) or text (in memory), not both');
+  const scan = inMemory ? textSources(options.texts!) : scanSources(options.data, { exclude, warn });
+  if (scan.files.length === 0) throw emptyCorpusError(options.data, scan.skipped, options.clean, inMemory);
 
   const cacheKind: CacheTokenizer = kind;
   const key = cacheKey({
@@ -90,11 +96,11 @@ export function buildDataset(options: DataOptions): Dataset {
   const cacheHit = corpus !== null;
   let cacheNote = '';
   if (corpus === null) {
-    const mode = progressMode(options.progress ?? 'auto', scan.totalBytes, process.stderr.isTTY === true);
+    const mode = progressMode(options.progress ?? 'auto', scan.totalBytes, options.stderrIsTTY ?? process.stderr.isTTY === true);
     const progress = new Progress(`tokenizing (${kind})`, scan.totalBytes, mode);
     corpus = tokenizeFiles(scan.files, cacheKind, gpt2, options.clean, progress);
     progress.finish();
-    if (corpus === null) throw emptyCorpusError(options.data, scan.skipped, options.clean);
+    if (corpus === null) throw emptyCorpusError(options.data, scan.skipped, options.clean, inMemory);
     if (cacheFile !== null) {
       try {
         writeTokenCache(cacheFile, key, corpus);
@@ -136,7 +142,7 @@ export function buildDataset(options: DataOptions): Dataset {
     ? `token cache hit (${cacheFile}, read in ${tokenizeS.toFixed(2)} s)`
     : `tokenized in ${tokenizeS.toFixed(2)} s (${(mb / Math.max(tokenizeS, 1e-9)).toFixed(1)} MB/s)${cacheNote}`;
   const summary = [
-    `data: ${scan.files.length} files (${mb.toFixed(1)} MB), ${docLengths.length} documents, clean ${options.clean}; ` +
+    `data: ${scan.files.length} ${inMemory ? `in-memory text${scan.files.length === 1 ? '' : 's'}` : 'files'} (${mb.toFixed(1)} MB), ${docLengths.length} documents, clean ${options.clean}; ` +
       `${kind} tokenizer, ${vocabNote}; ${stream.length} tokens; ${tokensNote}`,
     `split: train ${split.train.length} tokens, val ${split.val.length} tokens ` +
       `(${split.byPosition ? 'split by position' : `split by document: ${split.trainDocs} train / ${split.valDocs} val`})`,

@@ -32,20 +32,62 @@ import type { ParameterLayout } from '../model/parameters.ts';
 import { generate } from './sample.ts';
 import { Decoder } from '../model/decoder.ts';
 import { readHfGpt2, copyHfWeights, GPT2_VOCAB_SIZE, type HfModel } from '../interop/hf-gpt2.ts';
-import { ProgressView, etaSeconds, isLogStep, stepLine, type StepProgress } from './progress.ts';
+import { etaSeconds, isLogStep, stepLine, type StepProgress } from './progress.ts';
 
 // Steps left out of the throughput median: wasm tier-up and cache warm-up.
 export const THROUGHPUT_WARMUP_STEPS = 3;
 
 export { TrainingError };
 
+/** A line of a run's text output: what the command line prints (`info`), or a `warning: ...`. */
+export type LogLevel = 'info' | 'warning';
+
+/** One evaluation: the mean loss of --eval-iters batches of each split, and where the run stands. */
+export interface EvalProgress {
+  step: number;
+  trainLoss: number;
+  valLoss: number;
+  /** Tokens trained on so far (steps x batch x block x grad-accum). */
+  tokens: number;
+  /** Seconds since the run started. */
+  elapsedS: number;
+  /** The training thread's process resident set, and the wasm arena's allocated bytes, now. */
+  rssBytes: number;
+  arenaBytes: number;
+}
+
+/**
+ * How `train()` and `findLearningRate()` report. Nothing is printed unless asked: every hook
+ * is optional, and the run goes on in a thread of its own whichever are given.
+ */
 export interface TrainHooks {
-  // the run's lines (default: console.log; with neither print nor progress given and stdout
-  // a terminal, the steps show as one live line redrawn in place instead of step lines)
-  print?: (line: string) => void;
-  // every optimizer step as data; given, no step lines are printed (the caller shows them)
-  progress?: (p: StepProgress) => void;
-  signal?: AbortSignal; // abort = save a checkpoint and stop after the current step
+  /** Aborting it saves a checkpoint after the current step; the run then resolves with `interrupted: true`. */
+  signal?: AbortSignal;
+  /** Every optimizer step, as data. Given, steps are not sent to onLog as text. */
+  onStep?: (step: StepProgress) => void;
+  /** Every evaluation, as data (it also reaches onLog as a line). */
+  onEval?: (evaluation: EvalProgress) => void;
+  /**
+   * The run's text, line by line: what the command line prints (the data and model summary,
+   * step lines every `logInterval` steps unless `quiet` or onStep is given, evaluations, the
+   * checkpoint, the sample, the summary) and warnings (level `warning`).
+   */
+  onLog?: (line: string, level: LogLevel) => void;
+}
+
+/** What `train()` takes: the command line's options by their camelCase names, plus `text`. */
+export type TrainOptions = Partial<TrainConfig> & {
+  /**
+   * Train on this text instead of files (one string = one document; an array = documents in
+   * order, separated by the end-of-text token). Leave `data` empty when it is given.
+   */
+  text?: string | string[];
+};
+
+// What only the command line's terminal view uses (src/train/console.ts).
+export interface ViewHooks extends TrainHooks {
+  stepsOver?: () => void; // the step loop is over: a live progress line can be left as it is
+  stderrIsTTY?: boolean; // the tokenizing progress bar is drawn on a terminal only
 }
 
 export type { StepProgress };
@@ -80,15 +122,33 @@ export interface RunIO {
   // --log-interval steps, none with --quiet)
   progress?: (p: StepProgress) => void;
   stepsOver?: () => void; // no more progress: the step loop is done (or was interrupted)
+  evaluated?: (e: EvalProgress) => void; // after every evaluation
   aborted: () => boolean; // checked after every step: save a checkpoint and stop
+  stderrIsTTY?: boolean; // for the tokenizing progress bar (default: this thread's stderr)
 }
 
 /** Tokenizer, train/val split, counts, the summary lines and the log's `data` record (src/data/pipeline.ts). */
 export type PreparedData = Dataset;
 
-export function prepareData(config: TrainConfig, warn?: (line: string) => void): PreparedData {
+export function prepareData(config: TrainConfig, warn?: (line: string) => void, texts: string[] | null = null, stderrIsTTY?: boolean): PreparedData {
   const { data, tokenizer, compactVocab, clean, cacheDir, valFraction, blockSize } = config;
-  return buildDataset({ data, tokenizer, compactVocab, clean, cacheDir, valFraction, blockSize, warn });
+  return buildDataset({ data, texts, tokenizer, compactVocab, clean, cacheDir, valFraction, blockSize, warn, stderrIsTTY });
+}
+
+// The options without `text`, and `text` as documents (null when not given); a bad `text` or
+// one given with `data` is refused.
+export function splitTextOption(options: TrainOptions): { config: TrainConfig; texts: string[] | null } {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ConfigError('train options must be an object, such as { maxIters: 100 }');
+  const { text, ...rest } = options;
+  const config = resolveTrainConfig(rest);
+  validateTrainConfig(config);
+  if (text === undefined) return { config, texts: null };
+  const texts = typeof text === 'string' ? [text] : text;
+  if (!Array.isArray(texts) || texts.length === 0 || !texts.every((t) => typeof t === 'string')) {
+    throw new ConfigError('invalid text: must be a string or a non-empty array of strings (the documents to train on)');
+  }
+  if (config.data.length > 0) throw new ConfigError('give either data (files) or text (in memory), not both');
+  return { config, texts };
 }
 
 export function modelConfigFor(config: TrainConfig, vocabSize: number): GPTConfig {
@@ -178,59 +238,69 @@ export function tokensHash(split: { train: TokenArray; val: TokenArray }): strin
   return h.digest('hex');
 }
 
-// Trains in a thread of its own, so the caller's thread (signals, printing, a host's
-// event loop) stays free while steps run. Aborting the signal saves a checkpoint after
-// the current step and resolves with interrupted: true.
-export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
-  return inThread(options, hooks, 'train');
+/**
+ * Trains a GPT with the command line's options (`npx tsx train.ts --help` lists them; here
+ * by their camelCase names, with the same defaults) and resolves with the result. The whole
+ * run (data loading, tokenizing, training, evaluations, checkpoints, the sample) happens in
+ * a thread of its own, so the caller's event loop keeps running. Nothing is printed: see
+ * TrainHooks. Aborting `hooks.signal` saves a checkpoint after the current step and resolves
+ * with `interrupted: true`. User mistakes reject with a WasmgptError (src/errors.ts).
+ */
+export async function train(options: TrainOptions = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
+  return runInThread(options, hooks, 'train');
 }
 
-// The learning-rate range test (find-lr): a sweep of real steps from --start-lr to --end-lr,
-// the curve in --out-dir (lr-finder.csv, lr-finder.svg), and the suggestions; the model is
-// left exactly as it was.
-export async function findLearningRate(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<LrSweep> {
-  return (await inThread(options, hooks, 'find-lr')).lrSweep!;
+/**
+ * The learning-rate range test (the command line's find-lr): a sweep of real steps from
+ * `startLr` to `endLr`, the curve written to `outDir` (lr-finder.csv, lr-finder.svg), and
+ * the suggestions. The model is left exactly as it was; nothing else is written.
+ */
+export async function findLearningRate(options: TrainOptions = {}, hooks: TrainHooks = {}): Promise<LrSweep> {
+  return (await runInThread(options, hooks, 'find-lr')).lrSweep!;
 }
 
-async function inThread(options: Partial<TrainConfig>, hooks: TrainHooks, mode: RunMode): Promise<TrainResult> {
-  const config = resolveTrainConfig(options);
-  validateTrainConfig(config); // a bad option fails here, before a thread starts
-  // the thread reports steps as data; they are shown here, where the terminal is
-  const view = new ProgressView({
-    live: !hooks.print && !hooks.progress && process.stdout.isTTY === true,
-    logInterval: config.logInterval,
-    quiet: config.quiet,
-    print: hooks.print ?? ((line: string) => console.log(line)),
-    warn: (line) => process.stderr.write(line + '\n'),
-    write: (text) => process.stdout.write(text),
-    columns: () => process.stdout.columns || 80,
-  });
+// A run in a training thread. The hooks are called on this thread, from the thread's
+// messages; a hook that throws stops the run (after a checkpoint) and the run rejects with
+// that error.
+export async function runInThread(options: TrainOptions, hooks: ViewHooks, mode: RunMode): Promise<TrainResult> {
+  splitTextOption(options); // a bad option fails here, before a thread starts
   const abort = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = () => Atomics.store(abort, 0, 1);
   if (hooks.signal?.aborted) onAbort();
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
+  let hookError: { error: unknown } | null = null;
+  const call = (hook: () => void) => {
+    if (hookError) return;
+    try {
+      hook();
+    } catch (error) {
+      hookError = { error };
+      onAbort();
+    }
+  };
   const worker = new Worker(new URL('../engine/worker-boot.mjs', import.meta.url), {
-    workerData: { entry: new URL('./train-thread', import.meta.url).href, options, mode, abort: abort.buffer },
+    workerData: {
+      entry: new URL('./train-thread', import.meta.url).href, options, mode, abort: abort.buffer,
+      stepsAsData: hooks.onStep !== undefined, stderrIsTTY: hooks.stderrIsTTY ?? false,
+    },
   });
   try {
     const result = await new Promise<RunResult>((resolve, reject) => {
       worker.on('message', (m: ThreadMessage) => {
-        if (m.type === 'print') view.line(m.line);
-        else if (m.type === 'warn') view.warning(m.line);
-        else if (m.type === 'progress') {
-          if (hooks.progress) hooks.progress(m.progress);
-          else view.step(m.progress);
-        } else if (m.type === 'steps-over') view.stepsOver();
+        if (m.type === 'print') call(() => hooks.onLog?.(m.line, 'info'));
+        else if (m.type === 'warn') call(() => hooks.onLog?.(m.line, 'warning'));
+        else if (m.type === 'progress') call(() => hooks.onStep?.(m.progress));
+        else if (m.type === 'eval') call(() => hooks.onEval?.(m.evaluation));
+        else if (m.type === 'steps-over') call(() => hooks.stepsOver?.());
         else if (m.type === 'done') resolve(m.result);
         else reject(errorFromThread(m));
       });
       worker.on('error', reject);
       worker.on('exit', (code) => reject(new Error(`the training thread exited with code ${code} before it finished`)));
     });
+    if (hookError) throw (hookError as { error: unknown }).error;
     return { ...result, tokenizer: tokenizerFromDescription(result.tokenizer) };
   } finally {
-    view.stepsOver(); // a run that failed mid-steps leaves its last progress on the screen
-    view.close();
     hooks.signal?.removeEventListener('abort', onAbort);
   }
 }
@@ -241,15 +311,15 @@ export type ThreadMessage =
   | { type: 'print'; line: string }
   | { type: 'warn'; line: string }
   | { type: 'progress'; progress: StepProgress }
+  | { type: 'eval'; evaluation: EvalProgress }
   | { type: 'steps-over' }
   | { type: 'done'; result: RunResult }
   | { type: 'error'; name: string; message: string; stack?: string; code?: string };
 
 // The run itself, on the calling thread (train() calls it from a thread of its own).
 // mode find-lr: the learning-rate sweep alone (the model is left as it was).
-export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode: RunMode = 'train'): Promise<RunResult> {
-  const config = resolveTrainConfig(options);
-  validateTrainConfig(config);
+export async function runTraining(options: TrainOptions, io: RunIO, mode: RunMode = 'train'): Promise<RunResult> {
+  const { config, texts } = splitTextOption(options);
   const print = io.print;
   const warn = io.warn ?? stderrWarn;
   // without a progress channel, the run prints its own step lines
@@ -276,12 +346,12 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
   }
   prepareOutDir(config.outDir);
   const resumed = config.resume ? resumableState(config) : null;
-  if (config.logFile !== null) checkLogPath(config.logFile, sourcePaths(config.data), config.overwrite);
+  if (config.logFile !== null) checkLogPath(config.logFile, texts ? [] : sourcePaths(config.data), config.overwrite);
   const log = new RunLog(config.logFile, resumed !== null); // a resumed run appends
   let disposeEngine = async () => {};
   try {
     // data
-    const data = prepareData(config, warn);
+    const data = prepareData(config, warn, texts, io.stderrIsTTY);
     const { tokenizer, split } = data;
     for (const line of data.summary) print(line);
     log.write(data.record);
@@ -403,10 +473,12 @@ export async function runTraining(options: Partial<TrainConfig>, io: RunIO, mode
         // memory and progress with each evaluation: the process's resident set now, and the
         // arena's allocated bytes now (usedBytes: the committed memory plan plus any scratch
         // taken at this moment; peakBytes, the most ever, is in the done record)
+        const at = { rssBytes: process.memoryUsage().rss, arenaBytes: engine.arena.usedBytes, elapsedS: (performance.now() - started) / 1000, tokens: step * tokensPerStep };
         log.write({
-          type: 'eval', step, train_loss: trainLoss, val_loss: valLoss, rss_bytes: process.memoryUsage().rss, arena_bytes: engine.arena.usedBytes,
-          elapsed_s: (performance.now() - started) / 1000, tokens: step * tokensPerStep,
+          type: 'eval', step, train_loss: trainLoss, val_loss: valLoss, rss_bytes: at.rssBytes, arena_bytes: at.arenaBytes,
+          elapsed_s: at.elapsedS, tokens: at.tokens,
         });
+        io.evaluated?.({ step, trainLoss, valLoss, ...at });
         print(`step ${step}: train loss ${trainLoss.toFixed(4)}, val loss ${valLoss.toFixed(4)}`);
         if (!Number.isFinite(valLoss)) throw new TrainingError(`validation loss is ${valLoss} at step ${step}: the weights are no longer finite (lower --lr)`);
         lastVal = valLoss;
