@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // Command-line entry: `npx tsx train.ts [options]` trains a GPT (defaults: the
 // bundled State of the Union corpus, GPT-2 tokens, a 4-layer model, about a minute on
 // two cores). The options come from the table in src/train/config.ts. Training runs in

@@ -23,3 +23,12 @@ export class WasmgptError extends Error {
     super(message);
   }
 }
+
+/** A bad option or argument (code E_CONFIG). */
+export class ConfigError extends WasmgptError {
+  override name = 'ConfigError';
+
+  constructor(message: string, code: ErrorCode = 'E_CONFIG') {
+    super(message, code);
+  }
+}

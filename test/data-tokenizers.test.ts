@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Tiktoken } from 'js-tiktoken/lite';
 import gpt2Ranks from 'js-tiktoken/ranks/gpt2';
+import { ConfigError } from '../src/errors.ts';
 import { DataError, loadDefaultCorpus } from '../src/data/corpus.ts';
 import { CharTokenizer, Gpt2Tokenizer, tokenizerFromDescription, type Tokenizer } from '../src/data/tokenizer.ts';
 import { GPT2_EOT, GPT2_VOCAB_SIZE, MAX_PIECE_CHARS } from '../src/data/gpt2.ts';
@@ -102,9 +103,9 @@ describe('gpt2 tokenizer', () => {
   });
 
   it('rejects ids outside the vocabulary', () => {
-    expect(() => gpt2.decode([GPT2_VOCAB_SIZE])).toThrow(RangeError);
-    expect(() => gpt2.decode([-1])).toThrow(RangeError);
-    expect(() => gpt2.decode([1.5])).toThrow(RangeError);
+    expect(() => gpt2.decode([GPT2_VOCAB_SIZE])).toThrow(ConfigError);
+    expect(() => gpt2.decode([-1])).toThrow(ConfigError);
+    expect(() => gpt2.decode([1.5])).toThrow(ConfigError);
   });
 
   it('survives a JSON round trip of its description', () => {
@@ -167,7 +168,7 @@ describe('compacted gpt2 tokenizer', () => {
     expect(() => tokenizerFromDescription({ kind: 'gpt2', encoding: 'gpt2', vocab: [...vocab, vocab[0]] })).toThrow(DataError);
     expect(() => tokenizerFromDescription({ kind: 'gpt2', encoding: 'gpt2', vocab: [...vocab, 60000] })).toThrow(DataError);
     expect(() => tokenizerFromDescription({ kind: 'gpt2', encoding: 'cl100k_base' })).toThrow(DataError);
-    expect(() => compact.decode([compact.vocabSize])).toThrow(RangeError);
+    expect(() => compact.decode([compact.vocabSize])).toThrow(ConfigError);
   });
 });
 

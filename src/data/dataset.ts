@@ -1,4 +1,5 @@
 // Splitting a token stream into train and val, and drawing random training batches from it.
+import { ConfigError } from '../errors.ts';
 import { DataError, type Document } from './corpus.ts';
 import { Rng, type RngState } from '../engine/random.ts';
 import { CharTokenizer, type Tokenizer } from './tokenizer.ts';
@@ -142,8 +143,8 @@ export class BatchSampler {
   private readonly startCount: number;
 
   constructor(tokens: TokenArray, batchSize: number, blockSize: number, seed: number) {
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
-    if (!Number.isInteger(blockSize) || blockSize < 1) throw new RangeError(`block size must be a positive integer, got ${blockSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new ConfigError(`batch size must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(blockSize) || blockSize < 1) throw new ConfigError(`block size must be a positive integer, got ${blockSize}`);
     if (tokens.length < blockSize + 1) {
       throw new DataError(
         `token stream has ${tokens.length} tokens, but a block needs blockSize + 1 = ${blockSize + 1} (use a smaller --block-size or more text)`,
@@ -169,7 +170,7 @@ export class BatchSampler {
   next(x: Int32Array, y: Int32Array): void {
     const { batchSize: B, blockSize: T, tokens } = this;
     if (x.length !== B * T || y.length !== B * T) {
-      throw new RangeError(`x and y must hold batchSize * blockSize = ${B * T} ids, got ${x.length} and ${y.length}`);
+      throw new ConfigError(`x and y must hold batchSize * blockSize = ${B * T} ids, got ${x.length} and ${y.length}`);
     }
     for (let b = 0; b < B; b++) {
       const start = this.rng.int(this.startCount);

@@ -7,6 +7,7 @@
 //     CJK text without spaces) are cut into chunks first: js-tiktoken's merge is quadratic in the
 //     piece length and one such line would otherwise stall tokenization for minutes;
 //   - '<|endoftext|>' inside user text is ordinary text, never the special token (and never an error).
+import { ConfigError } from '../errors.ts';
 import { createRequire } from 'node:module';
 import type { Tiktoken, TiktokenBPE } from 'js-tiktoken/lite';
 import type { IdSink } from './ids.ts';
@@ -107,7 +108,7 @@ export class Gpt2Bpe {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (!Number.isInteger(id) || id < 0 || id >= GPT2_VOCAB_SIZE) {
-        throw new RangeError(`token id ${id} is outside the GPT-2 vocabulary of ${GPT2_VOCAB_SIZE} ids`);
+        throw new ConfigError(`token id ${id} is outside the GPT-2 vocabulary of ${GPT2_VOCAB_SIZE} ids`);
       }
       list[i] = id;
     }
@@ -118,7 +119,7 @@ export class Gpt2Bpe {
   tokenBytes(id: number): Uint8Array {
     const table = this.bytesTable();
     const bytes = table[id];
-    if (bytes === undefined) throw new RangeError(`token id ${id} is outside the GPT-2 vocabulary of ${GPT2_VOCAB_SIZE} ids`);
+    if (bytes === undefined) throw new ConfigError(`token id ${id} is outside the GPT-2 vocabulary of ${GPT2_VOCAB_SIZE} ids`);
     return bytes;
   }
 

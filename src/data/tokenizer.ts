@@ -5,6 +5,7 @@
 //         densely (so the embedding and LM head shrink); text with tokens outside that set is still
 //         encoded losslessly, as the bytes of those tokens.
 //   char  one id per Unicode code point seen in the training text, plus the unknown id 0 for the rest.
+import { ConfigError } from '../errors.ts';
 import { DataError } from './corpus.ts';
 import { GPT2_EOT, GPT2_VOCAB_SIZE, Gpt2Bpe, GPT2_RANKS_MODULE } from './gpt2.ts';
 import type { TokenArray } from './ids.ts';
@@ -138,7 +139,7 @@ export class CharTokenizer implements Tokenizer {
     const parts = new Array<string>(ids.length);
     for (let i = 0; i < ids.length; i++) {
       const c = this.idToChar[ids[i]!];
-      if (c === undefined) throw new RangeError(`token id ${ids[i]} is outside the vocabulary of ${this.vocabSize} ids`);
+      if (c === undefined) throw new ConfigError(`token id ${ids[i]} is outside the vocabulary of ${this.vocabSize} ids`);
       parts[i] = c;
     }
     return parts.join('');
@@ -246,7 +247,7 @@ export class Gpt2Tokenizer implements Tokenizer {
     const out = new Uint16Array(gpt2Ids.length);
     for (let i = 0; i < gpt2Ids.length; i++) {
       const dense = map[gpt2Ids[i]!]!;
-      if (dense < 0) throw new RangeError(`GPT-2 id ${gpt2Ids[i]} is not in the compacted vocabulary`);
+      if (dense < 0) throw new ConfigError(`GPT-2 id ${gpt2Ids[i]} is not in the compacted vocabulary`);
       out[i] = dense;
     }
     return out;
@@ -277,7 +278,7 @@ export class Gpt2Tokenizer implements Tokenizer {
     for (let i = 0; i < ids.length; i++) {
       const id = dense[ids[i]!];
       if (id === undefined || !Number.isInteger(ids[i])) {
-        throw new RangeError(`token id ${ids[i]} is outside the compacted vocabulary of ${this.vocabSize} ids`);
+        throw new ConfigError(`token id ${ids[i]} is outside the compacted vocabulary of ${this.vocabSize} ids`);
       }
       gpt2[i] = id;
     }

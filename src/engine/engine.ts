@@ -6,6 +6,7 @@ import { compileKernels, createSharedMemory, instantiateModule, type KernelBuild
 import { Arena } from './arena.ts';
 import { Dispatcher } from './pool.ts';
 import { MAX_THREADS } from './protocol.ts';
+import { ConfigError } from '../errors.ts';
 import { viewOf, type DType, type Tensor, type ViewOf } from './tensor.ts';
 import type { Kernels, KernelName, FixedArgs, ThreadScratch } from './kernel-table.ts';
 
@@ -45,7 +46,7 @@ export class Engine {
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const threads = options.threads ?? defaultThreads();
     if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
-      throw new RangeError(`threads must be an integer from 1 to ${MAX_THREADS}, got ${threads}`);
+      throw new ConfigError(`threads must be an integer from 1 to ${MAX_THREADS}, got ${threads} (default: os.availableParallelism())`);
     }
     const engine = new Engine(options);
     if (threads > 1) engine.dispatcher = await Dispatcher.create(engine.module, engine.memory, engine.kernels, threads);

@@ -2,6 +2,7 @@
 // pre-LayerNorm blocks, causal multi-head attention, an MLP (GELU, 4x, as GPT-2; or
 // SwiGLU), final LayerNorm, LM head tied to the token embedding. Defaults are the
 // trainer's (src/train/config.ts).
+import { ConfigError } from '../errors.ts';
 
 export const ACTIVATIONS = ['gelu', 'swiglu'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
@@ -43,13 +44,13 @@ export function validateGPTConfig(c: GPTConfig): void {
   const positive: (keyof GPTConfig)[] = ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'];
   for (const key of positive) {
     const v = c[key] as number;
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${key} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${key} must be a positive integer, got ${v}`);
   }
   if (c.nEmbd % c.nHead !== 0) {
-    throw new RangeError(`n_embd (${c.nEmbd}) must be a multiple of n_head (${c.nHead})`);
+    throw new ConfigError(`n_embd (${c.nEmbd}) must be a multiple of n_head (${c.nHead})`);
   }
-  if (!ACTIVATIONS.includes(activationOf(c))) throw new RangeError(`activation must be one of ${ACTIVATIONS.join(', ')}, got ${c.activation}`);
+  if (!ACTIVATIONS.includes(activationOf(c))) throw new ConfigError(`activation must be one of ${ACTIVATIONS.join(', ')}, got ${c.activation}`);
   const hidden = mlpHiddenOf(c);
-  if (!Number.isInteger(hidden) || hidden < 1) throw new RangeError(`mlpHidden must be a positive integer, got ${hidden}`);
-  if (!(c.dropout >= 0 && c.dropout < 1)) throw new RangeError(`dropout must be in [0, 1), got ${c.dropout}`);
+  if (!Number.isInteger(hidden) || hidden < 1) throw new ConfigError(`mlpHidden must be a positive integer, got ${hidden}`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw new ConfigError(`dropout must be in [0, 1), got ${c.dropout}`);
 }

@@ -3,6 +3,7 @@
 // the positions before. A new token costs one position; a prompt goes through in chunks
 // of rows. Buffers are sized for inference: the parameters, the cache [L, 2, maxT, C] and
 // one chunk's activations, no gradients or optimizer state.
+import { ConfigError } from '../errors.ts';
 import type { Engine } from '../engine/engine.ts';
 import { prefix, rowRange, rows, slice, type Tensor } from '../engine/tensor.ts';
 import { planOps, type OpContext } from '../ops/context.ts';
@@ -99,8 +100,8 @@ export class Decoder {
   // until the next call).
   feed(ids: ArrayLike<number>): Float32Array {
     const c = this.config;
-    if (ids.length === 0) throw new RangeError('feed needs at least one token');
-    if (this.pos + ids.length > c.blockSize) throw new RangeError(`${this.pos} cached positions + ${ids.length} new ones pass block_size ${c.blockSize}`);
+    if (ids.length === 0) throw new ConfigError('feed needs at least one token');
+    if (this.pos + ids.length > c.blockSize) throw new ConfigError(`${this.pos} cached positions + ${ids.length} new ones pass block_size ${c.blockSize}`);
     const m = this.x.shape[0];
     for (let start = 0; start < ids.length; start += m) this.chunk(Array.prototype.slice.call(ids, start, Math.min(ids.length, start + m)));
     return this.engine.view(this.logits);
@@ -125,7 +126,7 @@ export class Decoder {
     const idsT = prefix(this.ids, [1, m]);
     const view = this.engine.view(idsT);
     for (let i = 0; i < m; i++) {
-      if (!(ids[i] >= 0 && ids[i] < c.vocabSize)) throw new RangeError(`token id ${ids[i]} is outside the vocabulary [0, ${c.vocabSize})`);
+      if (!(ids[i] >= 0 && ids[i] < c.vocabSize)) throw new ConfigError(`token id ${ids[i]} is outside the vocabulary [0, ${c.vocabSize})`);
       view[i] = ids[i];
     }
     const x = rows(this.x, m), h = rows(this.h, m), mean = rows(this.mean, m), rstd = rows(this.rstd, m);

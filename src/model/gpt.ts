@@ -2,7 +2,13 @@
 // forward(ids, targets) -> mean loss; backward() accumulates into the gradients.
 // The layers (gpt-spec.ts) declare their parameters, saved activations, scratch and
 // dropout sites; this file runs them in order.
+import { ConfigError } from '../errors.ts';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Engine } from '../engine/engine.ts';
+import type { Tokenizer } from '../data/tokenizer.ts';
+import { CheckpointError, hasCheckpoint } from '../train/checkpoint.ts';
+import { loadCheckpointModel, loadHfModel, type LoadedModel } from '../train/inference.ts';
 import type { MemoryPlan } from '../engine/arena.ts';
 import { prefix, rows, row, slice, type Tensor } from '../engine/tensor.ts';
 import { zeroFill } from '../ops/elementwise.ts';
@@ -53,6 +59,11 @@ export interface GPTOptions {
   precision?: Precision;
 }
 
+/** A model for a script: GPTOptions, and sequences per forward pass (default 1). */
+export interface LoadOptions extends GPTOptions {
+  batchSize?: number;
+}
+
 // The dropout state: masks are keyed by (seed, pass), pass counting training forwards.
 export interface DropoutState {
   seed: number;
@@ -69,9 +80,56 @@ export class GPT {
   readonly recompute: Recompute;
   readonly lmHeadChunk: number;
   readonly precision: Precision;
+  // The tokenizer the model was trained with: set by fromCheckpoint/fromHuggingFace (the
+  // text generate() and stream() need it); null for a model built from a config.
+  tokenizer: Tokenizer | null = null;
   private dropoutSeed = 0;
   private dropoutPass = 0;
   private last: Pass | null = null;
+
+  /**
+   * A new model of this shape with initialized weights (GPT-2's scheme unless `init` says
+   * otherwise). Without `optimizer: false` it has room for AdamW's moments, to train.
+   */
+  static fromConfig(engine: Engine, config: GPTConfig, options: LoadOptions & { seed?: number; init?: InitOptions } = {}): GPT {
+    const { batchSize = 1, seed = 1337, init = DEFAULT_INIT, ...o } = options;
+    const model = new GPT(engine, config, batchSize, o);
+    model.init(seed, init);
+    return model;
+  }
+
+  /**
+   * The model of a training run's checkpoint directory (its outDir, or outDir/best), with
+   * its tokenizer. For inference unless `optimizer: true` (the moments are not loaded: to go
+   * on training, use train({ resume: true })).
+   */
+  static fromCheckpoint(engine: Engine, dir: string, options: LoadOptions = {}): GPT {
+    if (!existsSync(dir) || !statSync(dir).isDirectory() || !hasCheckpoint(dir)) {
+      throw new CheckpointError(`${dir} is not a checkpoint directory (no state.json there): give a run's outDir; for Hugging Face files use GPT.fromHuggingFace`);
+    }
+    return GPT.fromLoaded(engine, loadCheckpointModel(dir), options);
+  }
+
+  /**
+   * A Hugging Face GPT-2 model: its model.safetensors, or the directory holding it with
+   * config.json (nHead: for a file without config.json, default 12). GPT-2's tokenizer, or
+   * for our char models' exports the char-vocab.json beside it.
+   */
+  static fromHuggingFace(engine: Engine, path: string, options: LoadOptions & { nHead?: number } = {}): GPT {
+    const { nHead = 12, ...o } = options;
+    if (existsSync(path) && statSync(path).isDirectory() && hasCheckpoint(path) && !existsSync(join(path, 'model.safetensors'))) {
+      throw new CheckpointError(`${path} is one of our checkpoints, not a Hugging Face export: use GPT.fromCheckpoint (or export it first)`);
+    }
+    return GPT.fromLoaded(engine, loadHfModel(path, nHead), o);
+  }
+
+  private static fromLoaded(engine: Engine, loaded: LoadedModel, options: LoadOptions): GPT {
+    const { batchSize = 1, ...o } = options;
+    const model = new GPT(engine, loaded.config, batchSize, { optimizer: false, ...o });
+    model.params().set(loaded.params);
+    model.tokenizer = loaded.tokenizer;
+    return model;
+  }
 
   // The memory a model of this shape needs, laid out but not allocated (to print or
   // refuse before allocating): the constructor commits exactly this plan.
@@ -164,10 +222,10 @@ export class GPT {
   // ids, targets: [B, T] row-major. Returns the mean cross-entropy, or NaN without targets.
   forward(ids: ArrayLike<number>, targets: ArrayLike<number> | null, B: number, T: number, options: ForwardOptions = {}): number {
     const c = this.config;
-    if (!Number.isInteger(B) || B < 1 || B > this.batchSize) throw new RangeError(`batch of ${B} rows does not fit this model's capacity (${this.batchSize})`);
-    if (!Number.isInteger(T) || T < 1 || T > c.blockSize) throw new RangeError(`sequence length ${T} must be in [1, block_size=${c.blockSize}]`);
+    if (!Number.isInteger(B) || B < 1 || B > this.batchSize) throw new ConfigError(`batch of ${B} rows does not fit this model's capacity (${this.batchSize})`);
+    if (!Number.isInteger(T) || T < 1 || T > c.blockSize) throw new ConfigError(`sequence length ${T} must be in [1, block_size=${c.blockSize}]`);
     const R = B * T;
-    if (ids.length < R) throw new RangeError(`ids has ${ids.length} entries, need ${R}`);
+    if (ids.length < R) throw new ConfigError(`ids has ${ids.length} entries, need ${R}`);
     const { ops, layers } = this.buffers;
     const idsT = prefix(this.buffers.ids, [B, T]);
     copyIds(this.engine.view(idsT), ids, c.vocabSize, 'token');
@@ -253,7 +311,7 @@ export class GPT {
     const head = this.buffers.layers.lmHead;
     if (this.lmHeadChunk === 0) return this.engine.view(row(head.saved.logits, i));
     const R = this.buffers.layers.lnf.saved.out.shape[0];
-    if (!(Number.isInteger(i) && i >= 0 && i < R)) throw new RangeError(`row ${i} is outside [0, ${R})`);
+    if (!(Number.isInteger(i) && i >= 0 && i < R)) throw new ConfigError(`row ${i} is outside [0, ${R})`);
     const x = this.buffers.layers.lnf.saved.out;
     return this.engine.view(lmHeadRowLogits(this.buffers.ops, head, this.buffers.layers.embedding.params.wte, x, i));
   }
@@ -288,11 +346,11 @@ export class GPT {
 
 function checkShape(config: GPTConfig, batchSize: number, options: GPTOptions): void {
   validateGPTConfig(config);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ConfigError(`batch size must be a positive integer, got ${batchSize}`);
   const { recompute, lmHeadChunk, precision } = planOptions(options);
-  if (recompute !== 'none' && recompute !== 'blocks') throw new RangeError(`recompute must be none or blocks, got ${recompute}`);
-  if (!PRECISIONS.includes(precision)) throw new RangeError(`precision must be one of ${PRECISIONS.join(', ')}, got ${precision}`);
-  if (!Number.isInteger(lmHeadChunk) || lmHeadChunk < 0) throw new RangeError(`lmHeadChunk must be a non-negative integer, got ${lmHeadChunk}`);
+  if (recompute !== 'none' && recompute !== 'blocks') throw new ConfigError(`recompute must be none or blocks, got ${recompute}`);
+  if (!PRECISIONS.includes(precision)) throw new ConfigError(`precision must be one of ${PRECISIONS.join(', ')}, got ${precision}`);
+  if (!Number.isInteger(lmHeadChunk) || lmHeadChunk < 0) throw new ConfigError(`lmHeadChunk must be a non-negative integer, got ${lmHeadChunk}`);
 }
 
 function planOptions(options: GPTOptions): PlanOptions & { lmHeadChunk: number } {
@@ -303,7 +361,7 @@ function planOptions(options: GPTOptions): PlanOptions & { lmHeadChunk: number }
 function copyIds(dst: Int32Array, src: ArrayLike<number>, vocabSize: number, what: string): void {
   for (let i = 0; i < dst.length; i++) {
     const id = src[i];
-    if (!(id >= 0 && id < vocabSize)) throw new RangeError(`${what} id ${id} at ${i} is outside the vocabulary [0, ${vocabSize})`);
+    if (!(id >= 0 && id < vocabSize)) throw new ConfigError(`${what} id ${id} at ${i} is outside the vocabulary [0, ${vocabSize})`);
     dst[i] = id;
   }
 }

@@ -5,6 +5,10 @@
 import yargs, { type Options } from 'yargs';
 import { OPTIONS, OPTION_KEYS, ConfigError, defaultTrainConfig, type OptionSpec, type TrainConfig } from './config.ts';
 
+// How the user started us, for help and messages: the sources under tsx, or the installed
+// package's bin.
+export const COMMAND = /\.ts$/.test(process.argv[1] ?? '') ? 'npx tsx train.ts' : 'wasmgpt';
+
 const spec = (key: keyof TrainConfig) => OPTIONS[key] as OptionSpec<unknown>;
 
 // yargs options from the table: flag, type, default, help.
@@ -84,13 +88,13 @@ export function parseTrainArgs(input: readonly string[]): Partial<TrainConfig> {
     if (o.choices && !o.choices.includes(text)) throw new ConfigError(`invalid --${o.flag} ${JSON.stringify(text)}: must be one of ${o.choices.join(', ')}`);
   }
   const argv = yargs(args)
-    .scriptName('train.ts')
-    .usage('Train a GPT on CPU with WebAssembly SIMD kernels.\n\nUsage: npx tsx train.ts [options]\n' +
-      '       npx tsx train.ts find-lr [options]   (learning-rate range test: same model, data and optimizer options)\n' +
-      '       npx tsx train.ts export --from out/ --to DIR   (a checkpoint as Hugging Face GPT-2 files)\n' +
-      '       npx tsx train.ts sample --from out/ --prompt TEXT   (generate text)\n' +
-      '       npx tsx train.ts eval --from out/ [--data FILE]   (score held-out text)\n' +
-      '       npx tsx train.ts plot LOG.jsonl ... --out loss.svg   (loss curves of runs from their --log-file)\n' +
+    .scriptName(COMMAND)
+    .usage(`Train a GPT on CPU with WebAssembly SIMD kernels.\n\nUsage: ${COMMAND} [options]\n` +
+      `       ${COMMAND} find-lr [options]   (learning-rate range test: same model, data and optimizer options)\n` +
+      `       ${COMMAND} export --from out/ --to DIR   (a checkpoint as Hugging Face GPT-2 files)\n` +
+      `       ${COMMAND} sample --from out/ --prompt TEXT   (generate text)\n` +
+      `       ${COMMAND} eval --from out/ [--data FILE]   (score held-out text)\n` +
+      `       ${COMMAND} plot LOG.jsonl ... --out loss.svg   (loss curves of runs from their --log-file)\n` +
       'Each subcommand takes --help.')
     .options(cliOptions())
     .strict()
@@ -99,7 +103,7 @@ export function parseTrainArgs(input: readonly string[]): Partial<TrainConfig> {
       const unknown = /^Unknown arguments?: (.*)$/.exec(message);
       if (unknown) {
         const name = unknown[1].split(', ')[0];
-        throw new ConfigError(`unknown option --${name} (did you mean --${nearestFlag(name)}?); npx tsx train.ts --help lists every option`);
+        throw new ConfigError(`unknown option --${name} (did you mean --${nearestFlag(name)}?); ${COMMAND} --help lists every option`);
       }
       throw new ConfigError(message.replace(/\s*\n\s*/g, ' '));
     })
@@ -128,8 +132,8 @@ export interface ExportArgs {
 // `train.ts export --from DIR --to DIR [--format hf-gpt2] [--overwrite]`
 export function parseExportArgs(input: readonly string[]): ExportArgs {
   const argv = yargs(input)
-    .scriptName('train.ts export')
-    .usage('Export a checkpoint for other tools.\n\nUsage: npx tsx train.ts export --from out/ --to DIR [--format hf-gpt2]')
+    .scriptName(`${COMMAND} export`)
+    .usage(`Export a checkpoint for other tools.\n\nUsage: ${COMMAND} export --from out/ --to DIR [--format hf-gpt2]`)
     .options({
       from: { type: 'string', describe: 'the checkpoint directory (a run\'s --out-dir)', demandOption: true },
       to: { type: 'string', describe: 'directory to write model.safetensors and config.json to', demandOption: true },
@@ -159,8 +163,8 @@ export interface PlotArgs {
 // `train.ts plot LOG... --out F.svg [--label A --label B] [--title T]`
 export function parsePlotArgs(input: readonly string[]): PlotArgs {
   const argv = yargs(input)
-    .scriptName('train.ts plot')
-    .usage('Loss curves of runs as one SVG: train and val loss against steps and against tokens.\n\nUsage: npx tsx train.ts plot LOG.jsonl [LOG.jsonl ...] --out loss.svg [--label NAME ...]')
+    .scriptName(`${COMMAND} plot`)
+    .usage(`Loss curves of runs as one SVG: train and val loss against steps and against tokens.\n\nUsage: ${COMMAND} plot LOG.jsonl [LOG.jsonl ...] --out loss.svg [--label NAME ...]`)
     .options({
       out: { type: 'string', describe: 'the SVG file to write (an existing file is replaced only if it is a plot written by this command)' },
       label: { type: 'string', array: true, describe: 'a name for each log, in order (default: the file names)' },
@@ -174,7 +178,7 @@ export function parsePlotArgs(input: readonly string[]): PlotArgs {
     .help()
     .parseSync();
   const logs = argv._.map(String);
-  if (logs.length === 0) throw new ConfigError('plot: no log files given: npx tsx train.ts plot LOG.jsonl ... --out loss.svg (a log is what a run writes with --log-file)');
+  if (logs.length === 0) throw new ConfigError(`plot: no log files given: ${COMMAND} plot LOG.jsonl ... --out loss.svg (a log is what a run writes with --log-file)`);
   if (typeof argv.out !== 'string' || argv.out === '') throw new ConfigError('plot: --out is missing: give the SVG file to write, e.g. --out loss.svg');
   const labels = (argv.label ?? []).map(String);
   if (labels.length > 0 && labels.length !== logs.length) {

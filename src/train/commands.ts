@@ -13,9 +13,9 @@ import { CharTokenizer } from '../data/tokenizer.ts';
 import { loadCorpus } from '../data/corpus.ts';
 import { ConfigError, resolveTrainConfig, OPTIONS, type TrainConfig } from './config.ts';
 import { prepareData, tokensHash } from './trainer.ts';
-import { generateTokens } from './sample.ts';
+import { generateTokens, SAMPLE_DEFAULTS } from './sample.ts';
 import { loadModel, scoreTokens, type LoadedModel } from './inference.ts';
-import { parsePlotArgs } from './cli-args.ts';
+import { parsePlotArgs, COMMAND } from './cli-args.ts';
 import { isOurPlot, lossPlotSvg, parseRunLog, type RunCurves } from './plot.ts';
 
 // Options both commands take.
@@ -28,7 +28,7 @@ const COMMON: Record<string, Options> = {
 
 function parse(name: string, usage: string, options: Record<string, Options>, input: readonly string[]): Record<string, unknown> {
   return yargs(input)
-    .scriptName(`train.ts ${name}`)
+    .scriptName(`${COMMAND} ${name}`)
     .usage(usage)
     .options({ ...COMMON, ...options })
     .strict()
@@ -54,14 +54,14 @@ async function engineFor(a: Record<string, unknown>): Promise<Engine> {
 // `train.ts sample`: stdout carries the prompt and the text the model continues it with,
 // streamed as it comes; everything else goes to stderr.
 export async function runSample(input: readonly string[]): Promise<void> {
-  const a = parse('sample', 'Generate text from a trained model.\n\nUsage: npx tsx train.ts sample --from out/ --prompt "..." [options]', {
+  const a = parse('sample', `Generate text from a trained model.\n\nUsage: ${COMMAND} sample --from out/ --prompt "..." [options]`, {
     prompt: { type: 'string', describe: 'the text to continue (encoded as is)' },
     'prompt-file': { type: 'string', describe: 'read the prompt from this file' },
-    'max-new-tokens': { type: 'number', default: 200, describe: 'tokens to generate per sample' },
-    temperature: { type: 'number', default: 0.8, describe: 'sampling temperature (> 0)' },
-    'top-k': { type: 'number', default: 200, describe: 'sample from the k most likely tokens (0 = all; 1 = greedy)' },
-    'top-p': { type: 'number', default: 1, describe: 'nucleus: the fewest tokens whose probability reaches p (1 = off)' },
-    seed: { type: 'number', default: 1337, describe: 'sample i uses seed + i' },
+    'max-new-tokens': { type: 'number', default: SAMPLE_DEFAULTS.maxNewTokens, describe: 'tokens to generate per sample' },
+    temperature: { type: 'number', default: SAMPLE_DEFAULTS.temperature, describe: 'sampling temperature (> 0)' },
+    'top-k': { type: 'number', default: SAMPLE_DEFAULTS.topK, describe: 'sample from the k most likely tokens (0 = all; 1 = greedy)' },
+    'top-p': { type: 'number', default: SAMPLE_DEFAULTS.topP, describe: 'nucleus: the fewest tokens whose probability reaches p (1 = off)' },
+    seed: { type: 'number', default: SAMPLE_DEFAULTS.seed, describe: 'sample i uses seed + i' },
     'num-samples': { type: 'number', default: 1, describe: 'samples, separated by a line of dashes' },
   }, input);
   if (a.prompt !== undefined && a['prompt-file'] !== undefined) throw new ConfigError('sample: give --prompt or --prompt-file, not both');
@@ -127,7 +127,7 @@ export async function runSample(input: readonly string[]): Promise<void> {
 
 // `train.ts eval`: the loss of every token of the held-out split (or of --data), once.
 export async function runEval(input: readonly string[]): Promise<void> {
-  const a = parse('eval', 'Score held-out text with a trained model.\n\nUsage: npx tsx train.ts eval --from out/ [--data FILE ...] [options]', {
+  const a = parse('eval', `Score held-out text with a trained model.\n\nUsage: ${COMMAND} eval --from out/ [--data FILE ...] [options]`, {
     data: { type: 'string', array: true, describe: 'score these files (default: the held-out split of the checkpoint\'s training data)' },
     stride: { type: 'number', describe: 'tokens between window starts (default: half the block size)' },
     'batch-size': { type: 'number', default: 8, describe: 'windows per forward pass' },

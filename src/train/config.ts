@@ -15,7 +15,7 @@ import { CLEAN_MODES, type CleanMode } from '../data/clean.ts';
 import { INIT_SCHEMES, type InitScheme } from '../model/init.ts';
 import { ACTIVATIONS, defaultMlpHidden, type Activation } from '../model/config.ts';
 import { RECOMPUTE_MODES, PRECISIONS, type Precision, type Recompute } from '../model/buffers.ts';
-import { WasmgptError, type ErrorCode } from '../errors.ts';
+import { ConfigError } from '../errors.ts';
 
 export interface TrainConfig {
   // data
@@ -325,13 +325,7 @@ export function cliName(key: keyof TrainConfig): string {
   return `--${OPTIONS[key].flag}`;
 }
 
-export class ConfigError extends WasmgptError {
-  override name = 'ConfigError';
-
-  constructor(message: string, code: ErrorCode = 'E_CONFIG') {
-    super(message, code);
-  }
-}
+export { ConfigError };
 
 // The full config for the options given: defaults for the rest, and derived defaults
 // (--lr-decay-iters = --max-iters) computed from what was given. Unknown keys are refused.

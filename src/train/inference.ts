@@ -25,15 +25,24 @@ export interface LoadedModel {
 // tokenizer). nHead: for a Hugging Face file without config.json.
 export function loadModel(from: string, nHead = 12): LoadedModel {
   if (!existsSync(from)) throw new CheckpointError(`--from ${from}: no such file or directory`);
-  if (statSync(from).isDirectory() && hasCheckpoint(from)) {
-    const state = loadCheckpointState(from);
-    const params = loadCheckpointWeights(from, parameterLayout(state.modelConfig));
-    const c = state.modelConfig;
-    return {
-      config: { ...c, dropout: 0 }, params, tokenizer: tokenizerFromDescription(state.tokenizer), state,
-      describe: `checkpoint ${from} (step ${state.step}): ${c.nLayer} layers, ${c.nHead} heads, n_embd ${c.nEmbd}, block ${c.blockSize}, vocab ${c.vocabSize} (${state.tokenizer.kind})`,
-    };
-  }
+  if (statSync(from).isDirectory() && hasCheckpoint(from)) return loadCheckpointModel(from);
+  return loadHfModel(from, nHead);
+}
+
+// A checkpoint directory's model, for inference (dropout off).
+export function loadCheckpointModel(from: string): LoadedModel {
+  const state = loadCheckpointState(from);
+  const params = loadCheckpointWeights(from, parameterLayout(state.modelConfig));
+  const c = state.modelConfig;
+  return {
+    config: { ...c, dropout: 0 }, params, tokenizer: tokenizerFromDescription(state.tokenizer), state,
+    describe: `checkpoint ${from} (step ${state.step}): ${c.nLayer} layers, ${c.nHead} heads, n_embd ${c.nEmbd}, block ${c.blockSize}, vocab ${c.vocabSize} (${state.tokenizer.kind})`,
+  };
+}
+
+// A Hugging Face GPT-2 model.safetensors or its directory, with its tokenizer.
+export function loadHfModel(from: string, nHead = 12): LoadedModel {
+  if (!existsSync(from)) throw new CheckpointError(`${from}: no such file or directory`);
   const dir = statSync(from).isDirectory() ? from : join(from, '..');
   if (statSync(from).isDirectory() && !existsSync(join(from, 'model.safetensors'))) {
     throw new CheckpointError(`--from ${from}: neither a checkpoint (state.json) nor a Hugging Face GPT-2 directory (model.safetensors)`);

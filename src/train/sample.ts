@@ -14,6 +14,9 @@ export interface SampleOptions {
   topP?: number; // nucleus: the fewest tokens whose probability adds up to topP (1 = off)
 }
 
+// The `sample` command's defaults, which the library's generate() and stream() share.
+export const SAMPLE_DEFAULTS = { maxNewTokens: 200, temperature: 0.8, topK: 200, topP: 1, seed: 1337 } as const;
+
 function check(prompt: ArrayLike<number>, options: SampleOptions): void {
   if (prompt.length === 0) throw new ConfigError('generation needs a non-empty prompt (give at least one token)');
   if (!(options.temperature > 0)) throw new ConfigError(`temperature must be > 0, got ${options.temperature} (1 samples the model's distribution as is)`);
