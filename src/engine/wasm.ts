@@ -27,10 +27,15 @@ export function wasmPath(build: KernelBuild, which: KernelModule = 'kernels'): s
   return join(projectRoot, 'build', `${target(build, which)}.wasm`);
 }
 
-// Builds the wasm on first use when `npm install` did not (e.g. --ignore-scripts).
+// In a checkout, builds the wasm on first use (`npm install` does not: an installed
+// package ships dist/build/ and has no compiler).
 function ensureBuilt(build: KernelBuild, which: KernelModule): void {
   if (existsSync(wasmPath(build, which))) return;
   const asc = join(projectRoot, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
+  if (!existsSync(asc) || !existsSync(join(projectRoot, ENTRY[which]))) {
+    throw new Error(`${wasmPath(build, which)} is missing and there is no AssemblyScript source to build it from: reinstall the package`);
+  }
+  process.stderr.write(`building the wasm kernels (${target(build, which)}; once, with npm run build)\n`);
   execFileSync(process.execPath, [asc, ENTRY[which], '--target', target(build, which)], { cwd: projectRoot, stdio: 'inherit' });
 }
 
