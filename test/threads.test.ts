@@ -3,7 +3,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { loadCheckpointState } from '../src/train/checkpoint.ts';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, cpSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, cpSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { train } from '../src/train/trainer.ts';
@@ -229,6 +229,7 @@ describe('workers never keep a process alive', () => {
       { cwd: root, encoding: 'utf8', timeout: 120_000 });
     expect(tsc.stdout + tsc.stderr).toBe('');
     cpSync(join(root, 'build'), join(out, 'build'), { recursive: true });
+    symlinkSync(join(root, 'node_modules'), join(out, 'node_modules')); // the dependencies, as an install has them
     const script = join(out, 'check.mjs');
     writeFileSync(script, `
       import { Engine } from './src/engine/engine.js';

@@ -58,9 +58,10 @@ export async function* stream(model: GPT, prompt: string, options: GenerateOptio
     for (const id of generateTokens(decoder, ids, o, new Rng(o.seed))) {
       if (options.signal?.aborted) return;
       out.push(id);
-      // hold back a trailing U+FFFD: the token may end inside a character
+      // GPT-2's byte-level tokens may end inside a character: hold back a trailing U+FFFD
       const text = tokenizer.decode(out);
-      const end = text.endsWith('\uFFFD') && out.length < o.maxNewTokens ? text.length - 1 : text.length;
+      const partial = tokenizer.kind !== 'char' && text.endsWith('\uFFFD') && out.length < o.maxNewTokens;
+      const end = partial ? text.length - 1 : text.length;
       if (end > shown) {
         yield text.slice(shown, end);
         shown = end;
