@@ -3,12 +3,11 @@
 // fires, over the whole call (thread start, data, steps, evaluations, the checkpoint);
 // the same run through the command line (`npx tsx train.ts`, the README's command) gives
 // the tok/s to compare with. Library and CLI runs take turns, so drift hits both alike.
-//   npx tsx bench/host.ts [--steps 12] [--rounds 2] [--threads N] [--json F]
+//   npx tsx bench/host.ts [--steps 12] [--rounds 3] [--threads N] [--json F]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { train, type TrainOptions } from '../src/index.ts';
@@ -18,7 +17,7 @@ const root = join(dirname(new URL(import.meta.url).pathname), '..');
 const args = yargs(hideBin(process.argv))
   .options({
     steps: { type: 'number', default: 12, describe: 'optimizer steps per run (the first 3 are left out of tok/s)' },
-    rounds: { type: 'number', default: 2, describe: 'library run + CLI run, this many times' },
+    rounds: { type: 'number', default: 3, describe: 'library run + CLI run, this many times' },
     threads: { type: 'number', default: availableParallelism() },
     json: { type: 'string', describe: 'write the figures as JSON here' },
     corpus: { type: 'string', default: join(root, '..', 'shared', 'corpora', 'tinyshakespeare.txt'), describe: 'the text to train on (char tokenizer)' },
@@ -45,7 +44,7 @@ const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math
 console.log(`machine: ${cpus()[0]?.model ?? 'unknown'}, ${availableParallelism()} cores; Node ${process.version}`);
 console.log(`config M: ${m.model.nLayer} layers, n_embd ${m.model.nEmbd}, block ${m.model.blockSize}, batch ${m.batchSize}, char vocab; ${args.steps} steps per run, ${args.threads} threads`);
 
-interface LibraryRun { tokPerS: number; wallS: number; ticks: number; worstLateMs: number; p99LateMs: number; medianLateMs: number; loopDelayMaxMs: number }
+interface LibraryRun { tokPerS: number; wallS: number; ticks: number; worstLateMs: number; p99LateMs: number; medianLateMs: number }
 
 async function libraryRun(round: number): Promise<LibraryRun> {
   const late: number[] = [];
@@ -55,16 +54,13 @@ async function libraryRun(round: number): Promise<LibraryRun> {
     late.push(now - last - 10);
     last = now;
   }, 10);
-  const loop = monitorEventLoopDelay({ resolution: 5 });
-  loop.enable();
   const t0 = performance.now();
   const result = await train({ ...options, outDir: join(tmp, `lib-${round}`) });
   const wallS = (performance.now() - t0) / 1000;
   clearInterval(timer);
-  loop.disable();
   return {
     tokPerS: result.tokPerS, wallS, ticks: late.length, worstLateMs: Math.max(...late), p99LateMs: quantile(late, 0.99),
-    medianLateMs: median(late), loopDelayMaxMs: loop.max / 1e6,
+    medianLateMs: median(late),
   };
 }
 
@@ -82,7 +78,7 @@ for (let round = 0; round < args.rounds; round++) {
   const l = await libraryRun(round);
   lib.push(l);
   console.log(`round ${round + 1}: train(): ${l.tokPerS.toFixed(0)} tok/s, ${l.wallS.toFixed(1)} s; 10 ms timer: ${l.ticks} ticks, ` +
-    `late by median ${l.medianLateMs.toFixed(2)} ms, p99 ${l.p99LateMs.toFixed(2)} ms, worst ${l.worstLateMs.toFixed(1)} ms (event-loop delay max ${l.loopDelayMaxMs.toFixed(1)} ms)`);
+    `late by median ${l.medianLateMs.toFixed(2)} ms, p99 ${l.p99LateMs.toFixed(2)} ms, worst ${l.worstLateMs.toFixed(1)} ms`);
   const c = cliRun(round);
   cli.push(c);
   console.log(`round ${round + 1}: npx tsx train.ts: ${c.toFixed(0)} tok/s`);
