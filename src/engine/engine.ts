@@ -11,8 +11,10 @@ import { viewOf, type DType, type Tensor, type ViewOf } from './tensor.ts';
 import type { Kernels, KernelName, FixedArgs, ThreadScratch } from './kernel-table.ts';
 
 export interface EngineOptions {
+  /** The wasm build: relaxed SIMD where the runtime has it, else SIMD128 (default 'auto'). */
   kernels?: KernelBuild | 'auto';
-  threads?: number; // default: os.availableParallelism()
+  /** This thread + (threads - 1) workers that split every kernel (default: os.availableParallelism()). */
+  threads?: number;
 }
 
 // Static data of kernel modules lives below this (the shipped module's from 1 KiB, the

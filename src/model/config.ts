@@ -8,15 +8,22 @@ export const ACTIVATIONS = ['gelu', 'swiglu'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
 
 export interface GPTConfig {
-  vocabSize: number; // set from the tokenizer
-  blockSize: number; // longest context (rows of the position embedding)
+  /** set from the tokenizer */
+  vocabSize: number;
+  /** longest context (rows of the position embedding) */
+  blockSize: number;
   nLayer: number;
   nHead: number;
-  nEmbd: number; // must divide by nHead
-  dropout: number; // on embeddings, attention probabilities and both residual branches
-  bias: boolean; // biases in Linear and LayerNorm layers
-  activation?: Activation; // the MLP's (default gelu)
-  mlpHidden?: number; // the MLP's hidden width (default: defaultMlpHidden)
+  /** must divide by nHead */
+  nEmbd: number;
+  /** on embeddings, attention probabilities and both residual branches */
+  dropout: number;
+  /** biases in Linear and LayerNorm layers */
+  bias: boolean;
+  /** the MLP's (default gelu) */
+  activation?: Activation;
+  /** the MLP's hidden width (default: defaultMlpHidden) */
+  mlpHidden?: number;
 }
 
 // GELU: 4 n_embd (GPT-2). SwiGLU has three matrices, not two: 8/3 n_embd, rounded up to

@@ -45,17 +45,21 @@ export interface ForwardOptions {
 }
 
 export interface GPTOptions {
-  // lay out AdamW's moments beside the model (default true; false for inference only)
+  /** lay out AdamW's moments beside the model (default true; false for inference only) */
   optimizer?: boolean;
-  // activation recompute (gradient checkpointing): none (default) or blocks (buffers.ts)
+  /** activation recompute (gradient checkpointing): none (default) or blocks (buffers.ts) */
   recompute?: Recompute;
-  // rows per LM-head chunk in a pass with targets; 0 (default) = the whole [B*T, V]
-  // logits at once (lm-head.ts)
+  /**
+   * rows per LM-head chunk in a pass with targets; 0 (default) = the whole [B*T, V]
+   * logits at once (lm-head.ts)
+   */
   lmHeadChunk?: number;
-  // fp32 (default), or bf16/fp16: the weights stay fp32 (the masters AdamW updates, and
-  // their gradients), every forward writes a 16-bit copy for the matmuls, the blocks'
-  // saved activations and the activation gradients handed between layers are 16-bit;
-  // every kernel computes in fp32 (buffers.ts)
+  /**
+   * fp32 (default), or bf16/fp16: the weights stay fp32 (the masters AdamW updates, and
+   * their gradients), every forward writes a 16-bit copy for the matmuls, the blocks'
+   * saved activations and the activation gradients handed between layers are 16-bit;
+   * every kernel computes in fp32 (buffers.ts)
+   */
   precision?: Precision;
 }
 

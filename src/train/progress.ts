@@ -6,17 +6,25 @@
 // and keeps every step whatever is printed.
 
 export interface StepProgress {
-  step: number; // the step just taken, from 0
+  /** the step just taken, from 0 */
+  step: number;
   maxIters: number;
   loss: number;
   lr: number;
-  gradNorm: number; // not finite on a skipped (overflowed) fp16 step
-  ms: number; // this step's time
-  tokPerS: number; // this step's training tokens per second
-  tokens: number; // training tokens seen so far, this step's included
-  elapsedS: number; // seconds since the run started
-  etaS: number | null; // seconds left, evaluations included (null until a step is timed)
-  fp16: { lossScale: number; skipped: number; overflow: boolean } | null; // --precision fp16 only
+  /** not finite on a skipped (overflowed) fp16 step */
+  gradNorm: number;
+  /** this step's time */
+  ms: number;
+  /** this step's training tokens per second */
+  tokPerS: number;
+  /** training tokens seen so far, this step's included */
+  tokens: number;
+  /** seconds since the run started */
+  elapsedS: number;
+  /** seconds left, evaluations included (null until a step is timed) */
+  etaS: number | null;
+  /** --precision fp16 only */
+  fp16: { lossScale: number; skipped: number; overflow: boolean } | null;
 }
 
 // Whether a plain (non-terminal) run prints this step's line: every --log-interval steps,

@@ -9,9 +9,12 @@ import { ConfigError } from './config.ts';
 
 export interface SampleOptions {
   maxNewTokens: number;
-  temperature: number; // > 0; lower is greedier
-  topK: number; // 0 = whole vocabulary; 1 = greedy
-  topP?: number; // nucleus: the fewest tokens whose probability adds up to topP (1 = off)
+  /** > 0; lower is greedier */
+  temperature: number;
+  /** 0 = whole vocabulary; 1 = greedy */
+  topK: number;
+  /** nucleus: the fewest tokens whose probability adds up to topP (1 = off) */
+  topP?: number;
 }
 
 // The `sample` command's defaults, which the library's generate() and stream() share.

@@ -103,11 +103,14 @@ export interface RunResult {
   interrupted: boolean;
   checkpoint: string | null;
   sample: string;
-  params: Float32Array; // the final weights, flat in the layout's order
+  /** the final weights, flat in the layout's order */
+  params: Float32Array;
   layout: ParameterLayout;
-  kernels: string; // the build it ran on
+  /** the build it ran on */
+  kernels: string;
   tokenizer: TokenizerDescription;
-  lrSweep: LrSweep | null; // find-lr, or --find-lr-first
+  /** find-lr, or --find-lr-first */
+  lrSweep: LrSweep | null;
 }
 
 export interface TrainResult extends Omit<RunResult, 'tokenizer'> {
