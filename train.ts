@@ -36,7 +36,9 @@ const stop = (why: string, code: number) => {
 // `train.ts export --from DIR --to DIR`: a checkpoint as Hugging Face GPT-2 files;
 // `train.ts sample --from DIR ...` and `train.ts eval --from DIR ...`: a trained model at work;
 // `train.ts plot LOG... --out F.svg`: runs' loss curves from their logs
-const args = hideBin(process.argv);
+// (`train` may also be named: `wasmgpt train --max-iters 100`)
+const given = hideBin(process.argv);
+const args = given[0] === 'train' ? given.slice(1) : given;
 const command = ['find-lr', 'export', 'sample', 'eval', 'plot'].includes(args[0]) ? args[0] : 'train';
 const findLr = command === 'find-lr';
 // training saves a checkpoint on a signal; the other commands just stop

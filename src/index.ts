@@ -9,6 +9,7 @@ export { CheckpointError } from './train/checkpoint.ts';
 export { TrainingError } from './train/errors.ts';
 export { WorkerError } from './engine/pool.ts';
 export { InteropError } from './interop/hf-gpt2.ts';
+export { SafetensorsError } from './io/safetensors.ts';
 
 // Training runs, in a thread of their own (the CLI's options, by camelCase name).
 export { train, findLearningRate, THROUGHPUT_WARMUP_STEPS } from './train/trainer.ts';

@@ -57,12 +57,12 @@ describe('the installed package, in plain node', () => {
     expect(out.text).toHaveLength(12);
   });
 
-  it('npx wasmgpt: --help, and a mistake as one line with exit code 1', () => {
+  it('npx wasmgpt: --help, and a mistake (train named) as one line with exit code 1', () => {
     const help = spawnSync('npx', ['--no-install', 'wasmgpt', '--help'], { cwd: project, env, encoding: 'utf8', timeout: 30_000 });
     expect(help.status).toBe(0);
-    expect(help.stdout).toContain('Usage: wasmgpt [options]');
+    expect(help.stdout).toContain('Usage: wasmgpt [train] [options]');
     expect(help.stdout).toContain('wasmgpt sample --from out/');
-    const bad = spawnSync('npx', ['--no-install', 'wasmgpt', '--max-iters', 'many'], { cwd: project, env, encoding: 'utf8', timeout: 30_000 });
+    const bad = spawnSync('npx', ['--no-install', 'wasmgpt', 'train', '--max-iters', 'many'], { cwd: project, env, encoding: 'utf8', timeout: 30_000 });
     expect(bad.status).toBe(1);
     expect(bad.stderr.trim()).toBe('error: invalid --max-iters "many": must be a non-negative integer');
   });

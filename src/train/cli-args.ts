@@ -89,7 +89,7 @@ export function parseTrainArgs(input: readonly string[]): Partial<TrainConfig> {
   }
   const argv = yargs(args)
     .scriptName(COMMAND)
-    .usage(`Train a GPT on CPU with WebAssembly SIMD kernels.\n\nUsage: ${COMMAND} [options]\n` +
+    .usage(`Train a GPT on CPU with WebAssembly SIMD kernels.\n\nUsage: ${COMMAND} [train] [options]\n` +
       `       ${COMMAND} find-lr [options]   (learning-rate range test: same model, data and optimizer options)\n` +
       `       ${COMMAND} export --from out/ --to DIR   (a checkpoint as Hugging Face GPT-2 files)\n` +
       `       ${COMMAND} sample --from out/ --prompt TEXT   (generate text)\n` +
