@@ -201,6 +201,28 @@ describe('printed step lines and the log', () => {
     expect(lines.some((l) => /^step \d+ \|/.test(l))).toBe(false);
   });
 
+  it('on a terminal the CLI draws the tokenizing bar sent by the training thread, and clears it before the data line', () => {
+    if (!existsSync('/usr/bin/script')) {
+      console.log('skipped: no script(1) here to give the CLI a terminal');
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'wasmgpt-tty-'));
+    const text = join(dir, 'big.txt');
+    // 3 MB of varied text: over the 1 MiB a terminal bar needs, and a second or so of BPE
+    const words = Array.from({ length: 600_000 }, (_, i) => `w${(i * 7919) % 10007}`);
+    writeFileSync(text, words.join(' '));
+    const command = [process.execPath, '--import', 'tsx', 'train.ts', '--data', text, '--no-cache', '--max-iters', '0', '--eval-iters', '1',
+      '--n-layer', '1', '--n-embd', '16', '--n-head', '2', '--block-size', '8', '--batch-size', '2', '--sample-tokens', '0', '--out-dir', join(dir, 'out')];
+    const r = spawnSync('script', ['-qec', command.map((a) => `'${a}'`).join(' '), '/dev/null'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).toBe(0);
+    const screen = r.stdout;
+    const bar = screen.indexOf('\rtokenizing (gpt2) [');
+    const cleared = screen.indexOf('\r\x1b[Kdata: 1 files');
+    expect(bar).toBeGreaterThanOrEqual(0);
+    expect(cleared).toBeGreaterThan(bar);
+    expect(screen.slice(cleared).includes('tokenizing (')).toBe(false); // nothing of it arrives late
+  });
+
   it('eval records carry rss_bytes, arena_bytes, elapsed_s and tokens; step records carry tokens (after the step)', async () => {
     const dir = tmp();
     const B = 3, T = 16, accum = 2;

@@ -8,7 +8,7 @@ import type { CleanMode } from './clean.ts';
 import { cacheFilePath, cacheKey, readTokenCache, writeTokenCache, type CacheTokenizer, type TokenizedCorpus } from './cache.ts';
 import { applyCut, computeCut, type TokenSplit } from './dataset.ts';
 import { IdBuffer, type TokenArray } from './ids.ts';
-import { Progress, progressMode } from './progress.ts';
+import { Progress, progressMode, type ProgressStream } from './progress.ts';
 
 export interface DataOptions {
   /** Files, directories and glob patterns; empty = the bundled State of the Union corpus. */
@@ -27,6 +27,8 @@ export interface DataOptions {
   progress?: boolean | 'auto';
   /** Whether stderr is a terminal (default: process.stderr.isTTY; a training thread is told by its caller). */
   stderrIsTTY?: boolean;
+  /** Where the progress goes (default: process.stderr; a training thread sends it to its caller). */
+  progressStream?: ProgressStream;
   /** Where the GPT-2 ranks come from (tests point it elsewhere to exercise the char fallback). */
   ranksModule?: string;
   /** Receives `warning: ...` lines (default: stderr). */
@@ -97,7 +99,7 @@ export function buildDataset(options: DataOptions): Dataset {
   let cacheNote = '';
   if (corpus === null) {
     const mode = progressMode(options.progress ?? 'auto', scan.totalBytes, options.stderrIsTTY ?? process.stderr.isTTY === true);
-    const progress = new Progress(`tokenizing (${kind})`, scan.totalBytes, mode);
+    const progress = new Progress(`tokenizing (${kind})`, scan.totalBytes, mode, options.progressStream);
     corpus = tokenizeFiles(scan.files, cacheKind, gpt2, options.clean, progress);
     progress.finish();
     if (corpus === null) throw emptyCorpusError(options.data, scan.skipped, options.clean, inMemory);

@@ -22,6 +22,7 @@ export async function runInTerminal(options: TrainOptions, mode: RunMode, signal
       onStep: (step) => view.step(step),
       stepsOver: () => view.stepsOver(),
       stderrIsTTY: process.stderr.isTTY === true,
+      writeStderr: (text) => process.stderr.write(text),
     }, mode);
   } finally {
     view.stepsOver(); // a run that failed mid-steps leaves its last progress on the screen

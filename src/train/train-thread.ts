@@ -19,7 +19,7 @@ try {
     stepsOver: () => post({ type: 'steps-over' }),
     evaluated: (evaluation) => post({ type: 'eval', evaluation }),
     aborted: () => Atomics.load(flag, 0) !== 0,
-    stderrIsTTY,
+    stderr: { isTTY: stderrIsTTY, write: (text) => post({ type: 'stderr', text }) },
   }, mode);
   post({ type: 'done', result }, [result.params.buffer as ArrayBuffer]);
 } catch (e) {

@@ -88,6 +88,7 @@ export type TrainOptions = Partial<TrainConfig> & {
 export interface ViewHooks extends TrainHooks {
   stepsOver?: () => void; // the step loop is over: a live progress line can be left as it is
   stderrIsTTY?: boolean; // the tokenizing progress bar is drawn on a terminal only
+  writeStderr?: (text: string) => void; // the tokenizing progress, raw (without it: its lines go to onLog)
 }
 
 export type { StepProgress };
@@ -127,15 +128,16 @@ export interface RunIO {
   stepsOver?: () => void; // no more progress: the step loop is done (or was interrupted)
   evaluated?: (e: EvalProgress) => void; // after every evaluation
   aborted: () => boolean; // checked after every step: save a checkpoint and stop
-  stderrIsTTY?: boolean; // for the tokenizing progress bar (default: this thread's stderr)
+  // where the tokenizing progress goes, and whether that is a terminal (default: this thread's stderr)
+  stderr?: { isTTY: boolean; write: (text: string) => void };
 }
 
 /** Tokenizer, train/val split, counts, the summary lines and the log's `data` record (src/data/pipeline.ts). */
 export type PreparedData = Dataset;
 
-export function prepareData(config: TrainConfig, warn?: (line: string) => void, texts: string[] | null = null, stderrIsTTY?: boolean): PreparedData {
+export function prepareData(config: TrainConfig, warn?: (line: string) => void, texts: string[] | null = null, stderr?: RunIO['stderr']): PreparedData {
   const { data, tokenizer, compactVocab, clean, cacheDir, valFraction, blockSize } = config;
-  return buildDataset({ data, texts, tokenizer, compactVocab, clean, cacheDir, valFraction, blockSize, warn, stderrIsTTY });
+  return buildDataset({ data, texts, tokenizer, compactVocab, clean, cacheDir, valFraction, blockSize, warn, stderrIsTTY: stderr?.isTTY, progressStream: stderr });
 }
 
 // The options without `text`, and `text` as documents (null when not given); a bad `text` or
@@ -295,6 +297,10 @@ export async function runInThread(options: TrainOptions, hooks: ViewHooks, mode:
         else if (m.type === 'progress') call(() => hooks.onStep?.(m.progress));
         else if (m.type === 'eval') call(() => hooks.onEval?.(m.evaluation));
         else if (m.type === 'steps-over') call(() => hooks.stepsOver?.());
+        else if (m.type === 'stderr') {
+          if (hooks.writeStderr) call(() => hooks.writeStderr!(m.text));
+          else for (const line of m.text.split('\n').map((l) => l.trim())) if (line) call(() => hooks.onLog?.(line, 'info'));
+        }
         else if (m.type === 'done') resolve(m.result);
         else reject(errorFromThread(m));
       });
@@ -316,6 +322,7 @@ export type ThreadMessage =
   | { type: 'progress'; progress: StepProgress }
   | { type: 'eval'; evaluation: EvalProgress }
   | { type: 'steps-over' }
+  | { type: 'stderr'; text: string }
   | { type: 'done'; result: RunResult }
   | { type: 'error'; name: string; message: string; stack?: string; code?: string };
 
@@ -354,7 +361,7 @@ export async function runTraining(options: TrainOptions, io: RunIO, mode: RunMod
   let disposeEngine = async () => {};
   try {
     // data
-    const data = prepareData(config, warn, texts, io.stderrIsTTY);
+    const data = prepareData(config, warn, texts, io.stderr);
     const { tokenizer, split } = data;
     for (const line of data.summary) print(line);
     log.write(data.record);
