@@ -73,6 +73,23 @@ describe('the installed package, in plain node', () => {
     expect(bad.stderr.trim()).toBe('error: invalid --max-iters "many": must be a non-negative integer');
   });
 
+  it('npx wasmgpt sample | eval | export | find-lr | plot run from the compiled JavaScript', () => {
+    const wasmgpt = (...args: string[]) => {
+      const r = spawnSync('npx', ['--no-install', 'wasmgpt', ...args], { cwd: project, env, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, `wasmgpt ${args.join(' ')}: ${r.stderr}`).toBe(0);
+      return r;
+    };
+    writeFileSync(join(project, 'text.txt'), 'a rose is a rose is a rose. '.repeat(300));
+    const tiny = ['--data', 'text.txt', '--tokenizer', 'char', '--n-layer', '1', '--n-head', '2', '--n-embd', '16', '--block-size', '16',
+      '--batch-size', '2', '--eval-iters', '1', '--sample-tokens', '0', '--no-cache', '--threads', '2'];
+    wasmgpt('train', ...tiny, '--max-iters', '4', '--eval-interval', '2', '--out-dir', 'bin-run', '--log-file', 'bin-run.jsonl');
+    expect(wasmgpt('sample', '--from', 'bin-run', '--prompt', 'a rose', '--max-new-tokens', '8').stdout).toMatch(/^a rose.{8}\n$/s);
+    expect(wasmgpt('eval', '--from', 'bin-run', '--data', 'text.txt', '--json').stdout).toMatch(/"type":"eval","loss":\d/);
+    expect(wasmgpt('export', '--from', 'bin-run', '--to', 'bin-hf').stdout).toMatch(/^exported bin-run as Hugging Face GPT-2/);
+    expect(wasmgpt('find-lr', ...tiny, '--sweep-steps', '5', '--out-dir', 'bin-lr').stdout).toMatch(/lr finder: 5 steps/);
+    expect(wasmgpt('plot', 'bin-run.jsonl', '--out', 'bin-run.svg').stdout).toMatch(/^wrote bin-run\.svg/);
+  });
+
   it('internals are not exported: a deep import is refused', () => {
     const r = node(['-e', "import('wasmgpt/dist/src/ops/matmul.js').then(() => console.log('imported'), (e) => console.log(e.code))"]);
     expect(r.stdout.trim()).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
