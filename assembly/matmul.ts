@@ -17,15 +17,17 @@
 import { fromF16, fromF16x4 } from './convert';
 import { madd } from './simd';
 
-// Micro-tile: MR rows x NR columns, MR*NR/4 v128 accumulators. Measured with Node 20
-// (V8 11.3) on AMD EPYC Zen 3: V8's scheduler issues every load of a loop iteration
-// first, so the MR broadcasts + NR/4 B vectors + accumulators (+1 product register
-// for mul + add) must fit the 15 allocatable xmm registers or it spills. 2x16 (14
-// live, 15 with mul + add) runs the relaxed madd peak loop's rate from L1 and was the
-// best tile in whole GEMMs here; 4x8 is close; 3x12 spills with mul + add; 5x8, 6x8,
-// 4x12 spill in both builds (~40% of peak).
-export const MR: i32 = 2;
-export const NR: i32 = 16;
+// Micro-tile: MR rows x NR columns, MR*NR/4 v128 accumulators. V8 issues every load of
+// a loop iteration first, so the MR broadcasts + NR/4 B vectors + accumulators (+1
+// product register for mul + add) must fit the 15 allocatable xmm registers or it
+// spills. The plain SIMD build keeps 2x16 (chosen on AMD Zen 3, Node 20: the peak loop's
+// rate from L1; 4x8 close). The relaxed build uses 4x8 (8 accumulators + 2 B + 1 A): on
+// a 2-core Intel Xeon (Sapphire Rapids), Node 20, one core, 768^3 ran at 81% of the madd
+// peak against 70% for 2x16, the LM head's forward 60% against 52%; there the simd build
+// gains nothing from 4x8 (59% vs 60%). 6x8 and 5x8 spill (46-50%). The tile never
+// changes the order of the K sums: the bits are the same with either.
+export const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 2;
+export const NR: i32 = ASC_FEATURE_RELAXED_SIMD ? 8 : 16;
 // Cache blocks: a KC x NR panel of B (16 KiB) stays in L1 while the MR x KC panels of
 // A (2 KiB, one contiguous stream) pass it; the MC x KC block of A stays in L2 and
 // the KC x NC block of B in L3.
@@ -36,7 +38,7 @@ export const NC: i32 = 2048;
 export const PACK_B_BYTES: usize = <usize>(KC * NC) << 2;
 // The shared packed B of the staged gemm holds this many full K blocks (8 MiB: in L3).
 const PACKED_SPAN_BLOCKS: usize = 4;
-const PACK_A_BYTES: usize = <usize>(MC * KC) << 2;
+const PACK_A_BYTES: usize = <usize>(((MC + MR - 1) / MR) * MR * KC) << 2;
 const TILE_BYTES: usize = <usize>(MR * NR) << 2;
 const NZ_BYTES: usize = <usize>NR << 2;
 
@@ -241,7 +243,7 @@ function packPanelsA(dst: usize, a: usize, aRow: i32, aCol: i32, i0: i32, mc: i3
   const full = mc - mc % MR;
   const panelBytes = <usize>(MR * kc) << 2;
   let ir = 0;
-  if (aCol == 1) {
+  if (MR == 2 && aCol == 1) {
     // rows contiguous in k: interleave pairs of rows, 4 k at a time
     for (; ir < full; ir += MR) {
       const r0 = a + ((<usize>(i0 + ir) * <usize>aRow + <usize>k0) << 2);
@@ -260,7 +262,55 @@ function packPanelsA(dst: usize, a: usize, aRow: i32, aCol: i32, i0: i32, mc: i3
         store<f32>(d + (o << 1), load<f32>(r1 + o), 4);
       }
     }
-  } else if (aRow == 1) {
+  } else if (MR == 4 && aCol == 1) {
+    // rows contiguous in k: 4x4 transposes of 4 rows, 4 k at a time
+    for (; ir < full; ir += MR) {
+      const r0 = a + ((<usize>(i0 + ir) * <usize>aRow + <usize>k0) << 2);
+      const r1 = r0 + rowStep, r2 = r1 + rowStep, r3 = r2 + rowStep;
+      const d = dst + <usize>(ir / MR) * panelBytes;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        const o = <usize>k << 2;
+        const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
+        const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5);
+        const t1 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
+        const t2 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
+        const t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
+        const dk = d + (o << 2);
+        v128.store(dk, i64x2.shuffle(t0, t2, 0, 2));
+        v128.store(dk, i64x2.shuffle(t0, t2, 1, 3), 16);
+        v128.store(dk, i64x2.shuffle(t1, t3, 0, 2), 32);
+        v128.store(dk, i64x2.shuffle(t1, t3, 1, 3), 48);
+      }
+      for (; k < kc; k++) {
+        const o = <usize>k << 2;
+        const dk = d + (o << 2);
+        store<f32>(dk, load<f32>(r0 + o));
+        store<f32>(dk, load<f32>(r1 + o), 4);
+        store<f32>(dk, load<f32>(r2 + o), 8);
+        store<f32>(dk, load<f32>(r3 + o), 12);
+      }
+    }
+  } else if (MR == 4 && aRow == 1) {
+    // rows contiguous across i (A = dout^T): one v128 per k is a panel's k-row
+    for (; ir < full; ir += MR) {
+      let src = a + ((<usize>(i0 + ir) + <usize>k0 * <usize>aCol) << 2);
+      let d = dst + <usize>(ir / MR) * panelBytes;
+      const end = d + panelBytes;
+      let s = f32x4.splat(0);
+      while (d < end) {
+        const v = v128.load(src);
+        v128.store(d, v);
+        s = f32x4.add(s, v);
+        src += colStep;
+        d += 16;
+      }
+      if (dbias) {
+        const db = dbias + (<usize>(i0 + ir) << 2);
+        v128.store(db, f32x4.add(v128.load(db), s));
+      }
+    }
+  } else if (MR == 2 && aRow == 1) {
     // rows contiguous across i (A = dout^T): one v128 per k fills two panels
     for (; ir + 2 * MR <= full; ir += 2 * MR) {
       let src = a + ((<usize>(i0 + ir) + <usize>k0 * <usize>aCol) << 2);
@@ -452,9 +502,15 @@ export function packPanelsB(dst: usize, b: usize, bRow: i32, bCol: i32, k0: i32,
 
 // C[MR, NR] = base + A panel * B panel, base rows baseStride bytes apart.
 // A element (r, k) at a + r*sr + k*sk; B panel k-major, NR floats per k.
-// One plain K loop: V8 spills accumulators when the body is unrolled or followed by a
-// second loop.
-export function microKernel(a: usize, sr: usize, sk: usize, bp: usize, kc: i32, c: usize, ldc: usize, base: usize, baseStride: usize): void {
+// One plain K loop per tile shape: V8 spills accumulators when the body is unrolled or
+// followed by a second loop.
+// @ts-ignore: decorator
+@inline export function microKernel(a: usize, sr: usize, sk: usize, bp: usize, kc: i32, c: usize, ldc: usize, base: usize, baseStride: usize): void {
+  if (MR == 4) microKernel4x8(a, sr, sk, bp, kc, c, ldc, base, baseStride);
+  else microKernel2x16(a, sr, sk, bp, kc, c, ldc, base, baseStride);
+}
+
+function microKernel2x16(a: usize, sr: usize, sk: usize, bp: usize, kc: i32, c: usize, ldc: usize, base: usize, baseStride: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
   const end = bp + (<usize>kc << 6);
@@ -475,4 +531,33 @@ export function microKernel(a: usize, sr: usize, sk: usize, bp: usize, kc: i32, 
   c += ldc; base += baseStride;
   v128.store(c, f32x4.add(v128.load(base), c10)); v128.store(c, f32x4.add(v128.load(base, 16), c11), 16);
   v128.store(c, f32x4.add(v128.load(base, 32), c12), 32); v128.store(c, f32x4.add(v128.load(base, 48), c13), 48);
+}
+
+function microKernel4x8(a: usize, sr: usize, sk: usize, bp: usize, kc: i32, c: usize, ldc: usize, base: usize, baseStride: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const end = bp + (<usize>kc << 5);
+  while (bp < end) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let x = v128.load32_splat(a);
+    c00 = madd(x, b0, c00); c01 = madd(x, b1, c01);
+    x = v128.load32_splat(a + sr);
+    c10 = madd(x, b0, c10); c11 = madd(x, b1, c11);
+    x = v128.load32_splat(a + 2 * sr);
+    c20 = madd(x, b0, c20); c21 = madd(x, b1, c21);
+    x = v128.load32_splat(a + 3 * sr);
+    c30 = madd(x, b0, c30); c31 = madd(x, b1, c31);
+    a += sk;
+    bp += 32;
+  }
+  v128.store(c, f32x4.add(v128.load(base), c00)); v128.store(c, f32x4.add(v128.load(base, 16), c01), 16);
+  c += ldc; base += baseStride;
+  v128.store(c, f32x4.add(v128.load(base), c10)); v128.store(c, f32x4.add(v128.load(base, 16), c11), 16);
+  c += ldc; base += baseStride;
+  v128.store(c, f32x4.add(v128.load(base), c20)); v128.store(c, f32x4.add(v128.load(base, 16), c21), 16);
+  c += ldc; base += baseStride;
+  v128.store(c, f32x4.add(v128.load(base), c30)); v128.store(c, f32x4.add(v128.load(base, 16), c31), 16);
 }
