@@ -26,8 +26,10 @@ import { madd } from './simd';
 // peak against 70% for 2x16, the LM head's forward 60% against 52%; there the simd build
 // gains nothing from 4x8 (59% vs 60%). 6x8 and 5x8 spill (46-50%). The tile never
 // changes the order of the K sums: the bits are the same with either.
-export const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 2;
-export const NR: i32 = ASC_FEATURE_RELAXED_SIMD ? 8 : 16;
+// @ts-ignore: set per build by asc --use MATMUL_TILE_4X8=0|1 (asconfig.json)
+export const MR: i32 = MATMUL_TILE_4X8 ? 4 : 2;
+// @ts-ignore: as above
+export const NR: i32 = MATMUL_TILE_4X8 ? 8 : 16;
 // Cache blocks: a KC x NR panel of B (16 KiB) stays in L1 while the MR x KC panels of
 // A (2 KiB, one contiguous stream) pass it; the MC x KC block of A stays in L2 and
 // the KC x NC block of B in L3.

@@ -11,7 +11,7 @@ const require = createRequire(import.meta.url);
 rmSync('dist', { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 mkdirSync('dist/build', { recursive: true });
-for (const build of ['simd', 'relaxed']) {
+for (const build of ['simd', 'relaxed', 'relaxed-4x8']) {
   const wasm = `build/${build}.wasm`;
   if (!existsSync(wasm)) throw new Error(`${wasm} is missing: run npm run build first`);
   copyFileSync(wasm, `dist/${wasm}`);

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
-const BUILDS = ['build/simd.wasm', 'build/relaxed.wasm', 'build/testing-simd.wasm', 'build/testing-relaxed.wasm'];
+const BUILDS = ['build/simd.wasm', 'build/relaxed.wasm', 'build/relaxed-4x8.wasm', 'build/testing-simd.wasm', 'build/testing-relaxed.wasm'];
 
 export default function setup(): void {
   if (BUILDS.every((f) => existsSync(f))) return;

@@ -4,6 +4,7 @@
 // as one call, and a call writes nothing outside its range.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine/engine.ts';
+import { TILES } from '../src/engine/wasm.ts';
 import { dropoutMask } from '../src/ops/random.ts';
 import { gemmBlocking, matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../src/ops/matmul.ts';
 import type { OpContext } from '../src/ops/context.ts';
@@ -21,6 +22,10 @@ const RTOL = 1e-5;
 // (M, K, N): rows, inner dimension, outputs. 130 > MC (128) and 257 > KC (256) cross
 // cache blocks; 4103 > 2 NC (2048) crosses column blocks (the LM head of a large vocabulary);
 // odd M and N leave partial 2-row and 16-column tiles.
+// Every build with every matmul tile it ships: the testing build's one-call oracles use
+// the default tile, so the staged products of another tile must equal them bitwise too.
+const TILED_BUILDS = BUILDS.flatMap((build) => TILES[build].map((tile) => [build, tile] as const));
+
 const MATMUL_SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [7, 13, 5],
@@ -33,13 +38,13 @@ function splitPoint(n: number): number {
   return Math.min(n, Math.floor(n / 3) + 1);
 }
 
-describe.each(BUILDS)('%s kernels', (build) => {
+describe.each(TILED_BUILDS)('%s kernels, matmul tile %s', (build, tile) => {
   let engine: Engine;
   let k: AllKernels; // shipped kernels and the testing build's oracles
   let scratch: number;
   let scope: Scope;
   beforeAll(() => {
-    engine = new Engine({ kernels: build });
+    engine = new Engine({ kernels: build, tile });
     k = withTestingKernels(engine);
     scratch = engine.arena.alloc(k.gemmScratchBytes());
   });
@@ -433,13 +438,13 @@ describe.each(BUILDS)('%s kernels', (build) => {
 
 // Each replaces a sequence of existing calls; where the fused kernel promises the same
 // bits as that sequence, the test holds it to exactly that.
-describe.each(BUILDS)('%s fused and blocked kernels', (build) => {
+describe.each(TILED_BUILDS)('%s fused and blocked kernels, matmul tile %s', (build, tile) => {
   let engine: Engine;
   let k: AllKernels; // shipped kernels and the testing build's oracles
   let scratch: number;
   let scope: Scope;
   beforeAll(() => {
-    engine = new Engine({ kernels: build });
+    engine = new Engine({ kernels: build, tile });
     k = withTestingKernels(engine);
     scratch = engine.arena.alloc(k.gemmScratchBytes());
   });

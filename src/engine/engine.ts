@@ -2,7 +2,8 @@
 // dispatcher that splits kernels across threads. What a kernel needs beyond its
 // operands (scratch, packing buffers) belongs to its op (src/ops/), not to the engine.
 import { availableParallelism } from 'node:os';
-import { compileKernels, createSharedMemory, instantiateModule, type KernelBuild } from './wasm.ts';
+import { compileKernels, createSharedMemory, instantiateModule, resolveBuild, type KernelBuild, type Tile } from './wasm.ts';
+import { chooseTile, type TileChoice } from './tune.ts';
 import { Arena } from './arena.ts';
 import { Dispatcher } from './pool.ts';
 import { MAX_THREADS } from './protocol.ts';
@@ -15,6 +16,12 @@ export interface EngineOptions {
   kernels?: KernelBuild | 'auto';
   /** This thread + (threads - 1) workers that split every kernel (default: os.availableParallelism()). */
   threads?: number;
+  /**
+   * The matmul micro-tile: 'auto' (default) takes the one measured fastest on this machine
+   * and V8 (src/engine/tune.ts, cached on disk), 'off' the default tile; or a tile by name.
+   * Every tile gives the same bits.
+   */
+  tile?: Tile | 'auto' | 'off';
 }
 
 // Static data of kernel modules lives below this (the shipped module's from 1 KiB, the
@@ -31,11 +38,15 @@ export class Engine {
   readonly build: KernelBuild;
   readonly module: WebAssembly.Module;
   readonly arena: Arena;
+  readonly tiling: TileChoice; // the matmul tile this engine runs, and how it was chosen
   private dispatcher: Dispatcher;
 
   // One thread, synchronously. Engine.create() starts a worker pool.
   constructor(options: EngineOptions = {}) {
-    const { build, module } = compileKernels(options.kernels ?? 'auto');
+    const wanted = resolveBuild(options.kernels ?? 'auto');
+    const t = options.tile ?? 'auto';
+    this.tiling = t === 'auto' || t === 'off' ? chooseTile(wanted, { tune: t === 'auto' }) : { build: wanted, tile: t, how: 'only', gflops: {}, seconds: 0 };
+    const { build, module } = compileKernels(wanted, 'kernels', this.tiling.tile);
     this.build = build;
     this.module = module;
     this.memory = createSharedMemory(1);

@@ -8,6 +8,12 @@ import v8 from 'node:v8';
 import type { Kernels } from './kernel-table.ts';
 
 export type KernelBuild = 'simd' | 'relaxed';
+// The matmul micro-tile a kernels build was compiled with (assembly/matmul.ts, MR x NR).
+// Every tile gives the same bits; which is fastest depends on the CPU and the V8 version
+// (src/engine/tune.ts picks). The simd build has one.
+export type Tile = '2x16' | '4x8';
+export const TILES: Record<KernelBuild, readonly Tile[]> = { simd: ['2x16'], relaxed: ['2x16', '4x8'] };
+export const DEFAULT_TILE: Tile = '2x16';
 // The kernels the model calls (assembly/index.ts), or the test oracles and the peak
 // loop (assembly/testing/index.ts, used by tests and benchmarks only).
 export type KernelModule = 'kernels' | 'testing';
@@ -19,24 +25,25 @@ export const MAX_PAGES = 65536; // wasm32: 4 GiB
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function target(build: KernelBuild, which: KernelModule): string {
-  return which === 'kernels' ? build : `testing-${build}`;
+function target(build: KernelBuild, which: KernelModule, tile: Tile = DEFAULT_TILE): string {
+  if (which === 'testing') return `testing-${build}`;
+  return tile === DEFAULT_TILE ? build : `${build}-${tile}`;
 }
 
-export function wasmPath(build: KernelBuild, which: KernelModule = 'kernels'): string {
-  return join(projectRoot, 'build', `${target(build, which)}.wasm`);
+export function wasmPath(build: KernelBuild, which: KernelModule = 'kernels', tile: Tile = DEFAULT_TILE): string {
+  return join(projectRoot, 'build', `${target(build, which, tile)}.wasm`);
 }
 
 // In a checkout, builds the wasm on first use (`npm install` does not: an installed
 // package ships dist/build/ and has no compiler).
-function ensureBuilt(build: KernelBuild, which: KernelModule): void {
-  if (existsSync(wasmPath(build, which))) return;
+function ensureBuilt(build: KernelBuild, which: KernelModule, tile: Tile = DEFAULT_TILE): void {
+  if (existsSync(wasmPath(build, which, tile))) return;
   const asc = join(projectRoot, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
   if (!existsSync(asc) || !existsSync(join(projectRoot, ENTRY[which]))) {
-    throw new Error(`${wasmPath(build, which)} is missing and there is no AssemblyScript source to build it from: reinstall the package`);
+    throw new Error(`${wasmPath(build, which, tile)} is missing and there is no AssemblyScript source to build it from: reinstall the package`);
   }
-  process.stderr.write(`building the wasm kernels (${target(build, which)}; once, with npm run build)\n`);
-  execFileSync(process.execPath, [asc, ENTRY[which], '--target', target(build, which)], { cwd: projectRoot, stdio: 'inherit' });
+  process.stderr.write(`building the wasm kernels (${target(build, which, tile)}; once, with npm run build)\n`);
+  execFileSync(process.execPath, [asc, ENTRY[which], '--target', target(build, which, tile)], { cwd: projectRoot, stdio: 'inherit' });
 }
 
 let relaxedFlagSet = false;
@@ -59,34 +66,40 @@ export function buildSupported(build: KernelBuild): boolean {
 
 const compiled = new Map<string, WebAssembly.Module>();
 
-// Compiles a build once per process. 'auto' picks relaxed when this runtime accepts it.
-export function compileKernels(
-  requested: KernelBuild | 'auto' = 'auto', which: KernelModule = 'kernels',
-): { build: KernelBuild; module: WebAssembly.Module } {
+// The build this runtime runs for a request: 'auto' picks relaxed when it validates.
+export function resolveBuild(requested: KernelBuild | 'auto' = 'auto'): KernelBuild {
   if (requested === 'auto') {
     enableRelaxedSimd();
-    ensureBuilt('relaxed', which);
-    const bytes = new Uint8Array(readFileSync(wasmPath('relaxed', which))) as Uint8Array<ArrayBuffer>;
-    if (WebAssembly.validate(bytes)) return cached('relaxed', which, bytes);
-    return compileKernels('simd', which);
+    ensureBuilt('relaxed', 'kernels');
+    return WebAssembly.validate(readWasm('relaxed', 'kernels', DEFAULT_TILE)) ? 'relaxed' : 'simd';
   }
-  if (requested === 'relaxed') enableRelaxedSimd();
-  ensureBuilt(requested, which);
-  const bytes = new Uint8Array(readFileSync(wasmPath(requested, which))) as Uint8Array<ArrayBuffer>;
-  if (!WebAssembly.validate(bytes)) {
-    throw new Error(`the ${requested} kernel build does not validate on this runtime (Node ${process.version}); use --kernels simd`);
-  }
-  return cached(requested, which, bytes);
+  return requested;
 }
 
-function cached(build: KernelBuild, which: KernelModule, bytes: Uint8Array<ArrayBuffer>): { build: KernelBuild; module: WebAssembly.Module } {
-  const key = target(build, which);
+// Compiles a build (with one of its tiles) once per process. 'auto' picks relaxed when
+// this runtime accepts it.
+export function compileKernels(
+  requested: KernelBuild | 'auto' = 'auto', which: KernelModule = 'kernels', tile: Tile = DEFAULT_TILE,
+): { build: KernelBuild; module: WebAssembly.Module } {
+  const build = resolveBuild(requested);
+  if (!TILES[build].includes(tile)) throw new Error(`the ${build} build has no ${tile} tile (it has ${TILES[build].join(', ')})`);
+  if (build === 'relaxed') enableRelaxedSimd();
+  ensureBuilt(build, which, tile);
+  const key = target(build, which, tile);
   let module = compiled.get(key);
   if (!module) {
+    const bytes = readWasm(build, which, tile);
+    if (!WebAssembly.validate(bytes)) {
+      throw new Error(`the ${build} kernel build does not validate on this runtime (Node ${process.version}); use --kernels simd`);
+    }
     module = new WebAssembly.Module(bytes);
     compiled.set(key, module);
   }
   return { build, module };
+}
+
+export function readWasm(build: KernelBuild, which: KernelModule, tile: Tile): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(readFileSync(wasmPath(build, which, tile))) as Uint8Array<ArrayBuffer>;
 }
 
 export function createSharedMemory(initialPages = 1): WebAssembly.Memory {

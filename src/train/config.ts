@@ -192,6 +192,12 @@ export interface TrainConfig {
   /** wasm build: relaxed SIMD when supported, else SIMD128. `--kernels`; default "auto". */
   kernels: KernelBuild | 'auto';
   /**
+   * on: the matmul micro-tile measured fastest on this machine and Node (a calibration of about
+   * 0.3 s, cached on disk in ~/.cache/wasmgpt; every tile gives the same bits); off: the default
+   * tile. `--kernels-tune`; default "on".
+   */
+  kernelsTune: 'on' | 'off';
+  /**
    * threads: the main thread + (threads - 1) workers (default: os.availableParallelism()).
    * `--threads`; default os.availableParallelism().
    */
@@ -410,6 +416,10 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
   kernels: { mayChangeOnResume: true,
     flag: 'kernels', group: 'Evaluation and output', type: 'string', default: 'auto', choices: ['auto', 'simd', 'relaxed'],
     describe: 'wasm build: relaxed SIMD when supported, else SIMD128', check: oneOf(['auto', 'simd', 'relaxed']),
+  },
+  kernelsTune: { mayChangeOnResume: true,
+    flag: 'kernels-tune', group: 'Evaluation and output', type: 'string', default: 'on', choices: ['on', 'off'], check: oneOf(['on', 'off']),
+    describe: 'on: the matmul micro-tile measured fastest on this machine and Node (a calibration of about 0.3 s, cached on disk in ~/.cache/wasmgpt; every tile gives the same bits); off: the default tile',
   },
   resume: {
     flag: 'resume', group: 'Evaluation and output', type: 'boolean', default: false, mayChangeOnResume: true,

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { Engine } from '../engine/engine.ts';
 import { buildSupported } from '../engine/wasm.ts';
+import { describeTiling } from '../engine/tune.ts';
 import { formatBytes, WASM32_LIMIT, type MemoryPlan } from '../engine/arena.ts';
 import { Rng } from '../engine/random.ts';
 import { GPT, type GPTOptions } from '../model/gpt.ts';
@@ -374,7 +375,7 @@ export async function runTraining(options: TrainOptions, io: RunIO, mode: RunMod
     if (config.kernels === 'relaxed' && !buildSupported('relaxed')) {
       throw new ConfigError(`--kernels relaxed: this runtime (Node ${process.version}) has no relaxed SIMD; use --kernels auto or simd`);
     }
-    const engine = await Engine.create({ kernels: config.kernels, threads: config.threads });
+    const engine = await Engine.create({ kernels: config.kernels, threads: config.threads, tile: config.kernelsTune === 'on' ? 'auto' : 'off' });
     disposeEngine = () => engine.dispose();
     const modelConfig = modelConfigFor(config, tokenizer.vocabSize);
     const plan = checkMemoryPlan(engine, modelConfig, config.batchSize, modelOptionsFor(config));
@@ -383,7 +384,7 @@ export async function runTraining(options: TrainOptions, io: RunIO, mode: RunMod
     if (pretrained && !resumed) copyHfWeights(pretrained, model.layout, model.params(), config.blockSize, config.nEmbd);
     const optimizer = new AdamW(model, { beta1: config.beta1, beta2: config.beta2, eps: 1e-8, weightDecay: config.weightDecay });
     print(`model: ${config.nLayer} layers, ${config.nHead} heads, n_embd ${config.nEmbd}, block ${config.blockSize}, ` +
-      `${(model.numParams / 1e6).toFixed(2)}M parameters; kernels: ${engine.build}; threads: ${engine.threads}`);
+      `${(model.numParams / 1e6).toFixed(2)}M parameters; kernels: ${engine.build} (${describeTiling(engine.tiling)}); threads: ${engine.threads}`);
     if (config.activation === 'swiglu') {
       const gelu = defaultMlpHidden('gelu', config.nEmbd);
       print(`mlp: swiglu, hidden ${config.mlpHidden}: ${mlpParameterCount('swiglu', config.nEmbd, config.mlpHidden, config.bias).toLocaleString('en-US')} parameters per block ` +
@@ -563,6 +564,7 @@ export async function runTraining(options: TrainOptions, io: RunIO, mode: RunMod
     log.write({
       type: 'done', steps: stepMs.length, wall_s: wallS, tok_per_s: tokPerS, peak_arena_bytes: engine.arena.peakBytes,
       peak_rss_bytes: peakRssBytes, threads: engine.threads, warmup_steps: THROUGHPUT_WARMUP_STEPS, kernels: engine.build,
+      matmul_tile: engine.tiling.tile, matmul_tile_how: engine.tiling.how, matmul_tile_gflops: engine.tiling.gflops,
       params_hash: paramsHash(model.params()),
       interrupted, precision: config.precision, ...(scaler ? { loss_scale: scaler.scale, skipped_steps: scaler.skipped } : {}), sample,
     });
