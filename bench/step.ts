@@ -10,7 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { Engine } from '../src/engine/engine.ts';
+import { Engine, type EngineOptions } from '../src/engine/engine.ts';
 import { Rng } from '../src/engine/random.ts';
 import { GPT, type GPTOptions } from '../src/model/gpt.ts';
 import { PRECISIONS, type Precision } from '../src/model/buffers.ts';
@@ -33,6 +33,7 @@ const args = yargs(hideBin(process.argv))
     steps: { type: 'number', default: 10, describe: 'timed steps per config' },
     warmup: { type: 'number', default: 3, describe: 'untimed steps first (wasm tier-up)' },
     kernels: { type: 'string', choices: ['auto', 'simd', 'relaxed'], default: 'auto' },
+    tiles: { type: 'string', default: 'auto', describe: 'comma-separated matmul tiles, side by side: auto (the calibrated choice), off (the default tile), 2x16, 4x8' },
     profile: { type: 'boolean', default: false, describe: 'time every kernel call (adds a little overhead)' },
     quick: { type: 'boolean', default: false, describe: 'CI smoke run: config S, 5 steps' },
     json: { type: 'string', describe: 'write results as JSON here' },
@@ -51,6 +52,7 @@ const modes = args.modes.split(',').map((m) => {
   return { label: `recompute ${recompute}, lm-head-chunk ${chunk}, ${precision}`, options: { recompute, lmHeadChunk: Number(chunk), precision } as GPTOptions };
 });
 const FP16_LOSS_SCALE = 65536;
+const tiles = args.tiles.split(',').map((t) => t.trim() as EngineOptions['tile']);
 
 // Groups kernel names into where a step spends its time.
 const family = (name: string): string =>
@@ -108,6 +110,7 @@ for (const threads of threadCounts.filter((t) => t > 1)) {
 interface Runner {
   threads: number;
   mode: (typeof modes)[number];
+  tile: EngineOptions['tile'];
   engine: Engine;
   model: GPT;
   opt: AdamW;
@@ -127,15 +130,15 @@ for (const name of names) {
   const T = cfg.model.blockSize;
   const runners: Runner[] = [];
   for (const threads of threadCounts) {
-    for (const mode of modes) {
-      const engine = await Engine.create({ kernels: args.kernels as KernelBuild | 'auto', threads });
+    for (const mode of modes) for (const tile of tiles) {
+      const engine = await Engine.create({ kernels: args.kernels as KernelBuild | 'auto', threads, tile });
       const times = new Map<string, number>();
       const perKernel = new Map<string, number>();
       if (args.profile) profile(engine, times, perKernel);
       const model = new GPT(engine, cfg.model, B, mode.options);
       model.init(1);
       const opt = new AdamW(model, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
-      runners.push({ threads, mode, engine, model, opt, times, perKernel, stepMs: [] });
+      runners.push({ threads, mode, tile, engine, model, opt, times, perKernel, stepMs: [] });
     }
   }
   const rng = new Rng(2);
@@ -167,17 +170,18 @@ for (const name of names) {
     const ms = median(stepMs);
     const tokPerS = (B * T * 1000) / ms;
     const row: Record<string, unknown> = {
-      config: name, kernels: engine.build, threads, block_size: T, batch_size: B, activation: args.activation, ...r.mode.options,
+      config: name, kernels: engine.build, matmul_tile: engine.tiling.tile, threads, block_size: T, batch_size: B, activation: args.activation, ...r.mode.options,
       params: model.numParams, ms_per_step: ms, tok_per_s: tokPerS,
       arena_bytes: engine.arena.peakBytes, rss_bytes: process.resourceUsage().maxRSS * 1024,
       arena_by_category: plan.bytes, arena_16bit_by_category: plan.halfBytes, activations_by_part: Object.fromEntries(plan.activationParts),
     };
-    const modeText = modes.length > 1 ? `, ${r.mode.label}` : '';
+    const label = (x: Runner) => `${modes.length > 1 ? `, ${x.mode.label}` : ''}${tiles.length > 1 ? `, tile ${x.tile} (${x.engine.tiling.tile})` : ''}`;
+    const modeText = label(r);
     let line = `${name}: ${Math.round(tokPerS)} tok/s, ${ms.toFixed(1)} ms/step (median of ${steps}), ` +
       `${(model.numParams / 1e6).toFixed(1)}M params, arena ${formatBytes(engine.arena.peakBytes)}, kernels ${engine.build}, ${threads} thread${threads > 1 ? 's' : ''}${modeText}`;
     if (r !== base) {
       row.speedup = median(stepMs.map((t, i) => base.stepMs[i] / t));
-      const baseText = `${base.threads} thread${base.threads > 1 ? 's' : ''}${modes.length > 1 ? `, ${base.mode.label}` : ''}`;
+      const baseText = `${base.threads} thread${base.threads > 1 ? 's' : ''}${label(base)}`;
       line += `, ${(row.speedup as number).toFixed(2)}x vs ${baseText} (median of per-round ratios)`;
     }
     if (args.profile) {
