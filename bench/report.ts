@@ -47,14 +47,15 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 // ------------------------------------------------------------------ the machine
 const engine = await Engine.create({ kernels: 'auto', threads: 1 });
 const build = engine.build;
+const tile = engine.tiling.tile;
 await engine.dispose();
 const git = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
 const machine = {
   cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), node: process.version, v8: process.versions.v8,
-  kernels: build, wasm_sha256: createHash('sha256').update(readFileSync(wasmPath(build))).digest('hex'),
+  kernels: build, matmul_tile: tile, wasm_sha256: createHash('sha256').update(readFileSync(wasmPath(build))).digest('hex'),
   commit: git.status === 0 ? git.stdout.trim() : 'unknown',
 };
-console.log(`machine: ${machine.cpu}, ${machine.cores} cores; Node ${machine.node} (V8 ${machine.v8}); kernels ${build}; commit ${machine.commit.slice(0, 12)}`);
+console.log(`machine: ${machine.cpu}, ${machine.cores} cores; Node ${machine.node} (V8 ${machine.v8}); kernels ${build}, matmul tile ${tile}; commit ${machine.commit.slice(0, 12)}`);
 
 // ------------------------------------------------------------------ the ceiling
 const kinds: PeakKind[] = buildSupported('relaxed') ? ['relaxed', 'simd'] : ['simd'];
