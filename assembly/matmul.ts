@@ -236,6 +236,19 @@ export function edgeUpdate(c: usize, ldc: usize, tile: usize, mr: i32, nr: i32, 
   }
 }
 
+// Rows x0..x3 (4 floats each) stored as 4 columns: column j at d + j*stride.
+// @ts-ignore: decorator
+@inline function transpose4x4(d: usize, stride: usize, x0: v128, x1: v128, x2: v128, x3: v128): void {
+  const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5);
+  const t1 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
+  const t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
+  v128.store(d, i64x2.shuffle(t0, t2, 0, 2));
+  v128.store(d + stride, i64x2.shuffle(t0, t2, 1, 3));
+  v128.store(d + 2 * stride, i64x2.shuffle(t1, t3, 0, 2));
+  v128.store(d + 3 * stride, i64x2.shuffle(t1, t3, 1, 3));
+}
+
 // A rows [i0, i0+mc) x cols [k0, k0+kc) -> panels of MR (2) rows, k-major:
 // panel[k*MR + r]; a row past mc is zero. With dbias, dbias[i] += sum over the block's
 // k of A[i, k]: sequential f32 sums from 0 (SIMD lanes and scalars give the same bits).
@@ -273,16 +286,7 @@ function packPanelsA(dst: usize, a: usize, aRow: i32, aCol: i32, i0: i32, mc: i3
       let k = 0;
       for (; k + 4 <= kc; k += 4) {
         const o = <usize>k << 2;
-        const x0 = v128.load(r0 + o), x1 = v128.load(r1 + o), x2 = v128.load(r2 + o), x3 = v128.load(r3 + o);
-        const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5);
-        const t1 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
-        const t2 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
-        const t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
-        const dk = d + (o << 2);
-        v128.store(dk, i64x2.shuffle(t0, t2, 0, 2));
-        v128.store(dk, i64x2.shuffle(t0, t2, 1, 3), 16);
-        v128.store(dk, i64x2.shuffle(t1, t3, 0, 2), 32);
-        v128.store(dk, i64x2.shuffle(t1, t3, 1, 3), 48);
+        transpose4x4(d + (o << 2), 16, v128.load(r0 + o), v128.load(r1 + o), v128.load(r2 + o), v128.load(r3 + o));
       }
       for (; k < kc; k++) {
         const o = <usize>k << 2;
@@ -461,16 +465,7 @@ export function packPanelsB(dst: usize, b: usize, bRow: i32, bCol: i32, k0: i32,
         let k = 0;
         for (; k + 4 <= kc; k += 4) {
           const o = <usize>k << 2;
-          const x0 = v128.load(s0 + o), x1 = v128.load(s1 + o), x2 = v128.load(s2 + o), x3 = v128.load(s3 + o);
-          const t0 = i32x4.shuffle(x0, x1, 0, 4, 1, 5);
-          const t1 = i32x4.shuffle(x0, x1, 2, 6, 3, 7);
-          const t2 = i32x4.shuffle(x2, x3, 0, 4, 1, 5);
-          const t3 = i32x4.shuffle(x2, x3, 2, 6, 3, 7);
-          const d = dg + <usize>k * dRow;
-          v128.store(d, i64x2.shuffle(t0, t2, 0, 2));
-          v128.store(d + dRow, i64x2.shuffle(t0, t2, 1, 3));
-          v128.store(d + 2 * dRow, i64x2.shuffle(t1, t3, 0, 2));
-          v128.store(d + 3 * dRow, i64x2.shuffle(t1, t3, 1, 3));
+          transpose4x4(dg + <usize>k * dRow, dRow, v128.load(s0 + o), v128.load(s1 + o), v128.load(s2 + o), v128.load(s3 + o));
         }
         for (; k < kc; k++) {
           const o = <usize>k << 2;
