@@ -36,6 +36,9 @@ export const NR: i32 = MATMUL_TILE_4X8 ? 8 : 16;
 export const KC: i32 = 256;
 export const MC: i32 = 128;
 export const NC: i32 = 2048;
+// The column path's column group (a multiple of NR): its C block, M x 128 floats, stays
+// in L2 while the K blocks of a step pass (LM head forward, one core: 40 -> 50 GFLOP/s).
+const COLS_GROUP: i32 = 128;
 
 export const PACK_B_BYTES: usize = <usize>(KC * NC) << 2;
 // The shared packed B of the staged gemm holds this many full K blocks (8 MiB: in L3).
@@ -139,18 +142,24 @@ export function gemmCols(
   const tile = rowScratch + PACK_A_BYTES;
   const nz = tile + TILE_BYTES;
   for (let j = 0; j < NR; j++) store<f32>(nz + (<usize>j << 2), -0.0);
-  const col = <usize>(jc + j0) << 2;
-  let q: usize = 0;
-  for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
-    const kc = min(KC, pc0 + kSpan - pc);
-    const first = pc == 0 && !accumulate;
-    for (let ic = 0; ic < M; ic += MC) {
-      macroKernel(
-        c + <usize>ic * ldc + col, ldc, packA + q * aBlockBytes + (<usize>(ic * kc) << 2), packB + q * bBlockBytes + (<usize>(j0 * kc) << 2),
-        min(MC, M - ic), j1 - j0, kc, first, first && bias ? bias + col : 0, nz, tile,
-      );
+  // Column groups outer, K blocks inner: a group's C block stays in L2 across the K
+  // blocks instead of all of C (the LM head's logits: 50 MB) streaming from memory once
+  // per K block. Each element still sums its K blocks in order.
+  for (let g0 = j0; g0 < j1; g0 += COLS_GROUP) {
+    const g1 = min(g0 + COLS_GROUP, j1);
+    const col = <usize>(jc + g0) << 2;
+    let q: usize = 0;
+    for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
+      const kc = min(KC, pc0 + kSpan - pc);
+      const first = pc == 0 && !accumulate;
+      for (let ic = 0; ic < M; ic += MC) {
+        macroKernel(
+          c + <usize>ic * ldc + col, ldc, packA + q * aBlockBytes + (<usize>(ic * kc) << 2), packB + q * bBlockBytes + (<usize>(g0 * kc) << 2),
+          min(MC, M - ic), g1 - g0, kc, first, first && bias ? bias + col : 0, nz, tile,
+        );
+      }
+      q++;
     }
-    q++;
   }
 }
 

@@ -32,6 +32,7 @@ const MATMUL_SHAPES: [number, number, number][] = [
   [37, 33, 19],
   [130, 257, 67],
   [3, 5, 4103],
+  [6, 530, 300], // the column path: several K blocks, several column groups, edge panels
 ];
 
 function splitPoint(n: number): number {
