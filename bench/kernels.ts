@@ -20,7 +20,7 @@ import { STATIC_DATA_BYTES } from '../src/engine/engine.ts';
 import { createSharedMemory, enableRelaxedSimd, instantiateModule, wasmPath, type KernelBuild, type KernelModule } from '../src/engine/wasm.ts';
 import { callKernel, kernelTable, type Dispatch } from '../src/engine/kernel-table.ts';
 import { elementsFor, tensorAt } from '../src/engine/tensor.ts';
-import { gemmBlocking, matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../src/ops/matmul.ts';
+import { uniformGemmKernels, matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../src/ops/matmul.ts';
 import type { OpContext } from '../src/ops/context.ts';
 import type { AllKernels } from '../test/testing-kernels.ts';
 import { measurePeak, peakFunction, type PeakFn, type PeakKind } from './peak.ts';
@@ -229,7 +229,7 @@ async function matmulSuite(inst: Instance): Promise<void> {
   };
   const ctx: OpContext | null = staged ? {
     run, memory: inst.memory, threadScratch: { base: scratch, stride: 0 },
-    matmul: { packedB: packed(), packedA: packed(), blocking: gemmBlocking(k) },
+    matmul: { packedB: packed(), packedA: packed(), classes: uniformGemmKernels(k) },
     layernorm: { partials: tensorAt(0, [0, 0], 'f32') },
   } : null;
   for (const [M, K, N] of shapes) {

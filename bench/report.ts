@@ -16,6 +16,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Engine } from '../src/engine/engine.ts';
 import { buildSupported, wasmPath } from '../src/engine/wasm.ts';
+import { tileSummary } from '../src/engine/tune.ts';
 import { GPT, type GPTOptions } from '../src/model/gpt.ts';
 import { WASM32_LIMIT, formatBytes } from '../src/engine/arena.ts';
 import { benchConfigs } from './configs.ts';
@@ -47,7 +48,7 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 // ------------------------------------------------------------------ the machine
 const engine = await Engine.create({ kernels: 'auto', threads: 1 });
 const build = engine.build;
-const tile = engine.tiling.tile;
+const tile = tileSummary(engine.tiling);
 await engine.dispose();
 const git = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
 const machine = {

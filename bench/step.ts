@@ -19,6 +19,7 @@ import { AdamW } from '../src/train/optimizer.ts';
 import { median } from '../src/train/log.ts';
 import { formatBytes } from '../src/engine/arena.ts';
 import type { KernelBuild } from '../src/engine/wasm.ts';
+import { tileSummary } from '../src/engine/tune.ts';
 import { SPIN_MS } from '../src/engine/protocol.ts';
 import { benchConfigs } from './configs.ts';
 
@@ -170,12 +171,12 @@ for (const name of names) {
     const ms = median(stepMs);
     const tokPerS = (B * T * 1000) / ms;
     const row: Record<string, unknown> = {
-      config: name, kernels: engine.build, matmul_tile: engine.tiling.tile, threads, block_size: T, batch_size: B, activation: args.activation, ...r.mode.options,
+      config: name, kernels: engine.build, matmul_tile: tileSummary(engine.tiling), matmul_tiles: engine.tiling.tiles, threads, block_size: T, batch_size: B, activation: args.activation, ...r.mode.options,
       params: model.numParams, ms_per_step: ms, tok_per_s: tokPerS,
       arena_bytes: engine.arena.peakBytes, rss_bytes: process.resourceUsage().maxRSS * 1024,
       arena_by_category: plan.bytes, arena_16bit_by_category: plan.halfBytes, activations_by_part: Object.fromEntries(plan.activationParts),
     };
-    const label = (x: Runner) => `${modes.length > 1 ? `, ${x.mode.label}` : ''}${tiles.length > 1 ? `, tile ${x.tile} (${x.engine.tiling.tile})` : ''}`;
+    const label = (x: Runner) => `${modes.length > 1 ? `, ${x.mode.label}` : ''}${tiles.length > 1 ? `, tile ${x.tile} (${tileSummary(x.engine.tiling)})` : ''}`;
     const modeText = label(r);
     let line = `${name}: ${Math.round(tokPerS)} tok/s, ${ms.toFixed(1)} ms/step (median of ${steps}), ` +
       `${(model.numParams / 1e6).toFixed(1)}M params, arena ${formatBytes(engine.arena.peakBytes)}, kernels ${engine.build}, ${threads} thread${threads > 1 ? 's' : ''}${modeText}`;

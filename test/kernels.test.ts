@@ -6,7 +6,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine/engine.ts';
 import { TILES } from '../src/engine/wasm.ts';
 import { dropoutMask } from '../src/ops/random.ts';
-import { gemmBlocking, matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../src/ops/matmul.ts';
+import { uniformGemmKernels, matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../src/ops/matmul.ts';
 import type { OpContext } from '../src/ops/context.ts';
 import { kernelTable, callKernel, type Dispatch } from '../src/engine/kernel-table.ts';
 import { elementsFor, tensorAt } from '../src/engine/tensor.ts';
@@ -518,7 +518,7 @@ describe.each(TILED_BUILDS)('%s fused and blocked kernels, matmul tile %s', (bui
         run,
         memory: engine.memory,
         threadScratch: { base: scratch, stride: 0 },
-        matmul: { packedB: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), packedA: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), blocking: gemmBlocking(k) },
+        matmul: { packedB: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), packedA: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), classes: uniformGemmKernels(k) },
         layernorm: { partials: tensorAt(0, [0, 0], 'f32') },
       };
       const t = (off: number, shape: number[]) => tensorAt(off, shape, 'f32');
@@ -556,7 +556,7 @@ describe.each(TILED_BUILDS)('%s fused and blocked kernels, matmul tile %s', (bui
       const packedFloats = elementsFor('f32', k.gemmPackedBBytes());
       const ctx: OpContext = {
         run, memory: engine.memory, threadScratch: { base: scratch, stride: 0 },
-        matmul: { packedB: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), packedA: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), blocking: gemmBlocking(k) },
+        matmul: { packedB: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), packedA: tensorAt(s.nan(packedFloats), [packedFloats], 'f32'), classes: uniformGemmKernels(k) },
         layernorm: { partials: tensorAt(0, [0, 0], 'f32') },
       };
       const t = (off: number, shape: number[]) => tensorAt(off, shape, 'f32');

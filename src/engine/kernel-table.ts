@@ -63,9 +63,10 @@ export interface ThreadScratch {
   stride: number;
 }
 
-// Runs kernel `name` over [start, end), cut in multiples of grain across the threads.
+// Runs kernel `name` over [start, end), cut in multiples of grain across the threads;
+// variant: which loaded instance runs it (the matmul ops pick a tile's; default 0).
 export type Dispatch = <K extends KernelName>(
-  name: K, fixed: FixedArgs<K>, start: number, end: number, grain?: number, scratch?: ThreadScratch,
+  name: K, fixed: FixedArgs<K>, start: number, end: number, grain?: number, scratch?: ThreadScratch, variant?: number,
 ) => void;
 
 export function needsScratch(name: KernelName): boolean {

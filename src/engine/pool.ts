@@ -28,7 +28,7 @@ export class Dispatcher {
   private timing = false;
 
   private constructor(
-    private readonly kernels: Kernels,
+    private readonly kernelSets: Kernels[],
     private threadCount: number,
   ) {
     this.block = commandBlock(new SharedArrayBuffer(BLOCK_BYTES));
@@ -37,20 +37,21 @@ export class Dispatcher {
   }
 
   // One thread: kernels run on the calling thread, no workers.
-  static single(kernels: Kernels): Dispatcher {
-    return new Dispatcher(kernels, 1);
+  // kernelSets: the instances a dispatch can name (variant), over the one memory.
+  static single(kernelSets: Kernels[]): Dispatcher {
+    return new Dispatcher(kernelSets, 1);
   }
 
   static async create(
-    module: WebAssembly.Module, memory: WebAssembly.Memory, kernels: Kernels, threads: number,
+    modules: WebAssembly.Module[], memory: WebAssembly.Memory, kernelSets: Kernels[], threads: number,
     fault: FaultSpec | null = parseFault(process.env.WASMGPT_FAULT),
   ): Promise<Dispatcher> {
-    const d = new Dispatcher(kernels, threads);
+    const d = new Dispatcher(kernelSets, threads);
     const boot = new URL('./worker-boot.mjs', import.meta.url);
     const ready: Promise<void>[] = [];
     for (let index = 1; index < threads; index++) {
       const worker = new Worker(boot, {
-        workerData: { entry: new URL('./worker', import.meta.url).href, module, memory, control: d.block.ctrl.buffer, index, threads, fault, spinMs: d.spinMs },
+        workerData: { entry: new URL('./worker', import.meta.url).href, modules, memory, control: d.block.ctrl.buffer, index, threads, fault, spinMs: d.spinMs },
       });
       worker.unref(); // a forgotten pool never keeps the process alive
       d.workers.push(worker);
@@ -79,11 +80,14 @@ export class Dispatcher {
   }
 
   // Runs kernel `name` with `fixed` arguments on [start, end), cut in multiples of
-  // grain; kernels that take scratch get thread i's region of `scratch`.
-  run<K extends KernelName>(name: K, fixedArgs: FixedArgs<K>, start: number, end: number, grain = 1, scratch?: ThreadScratch): void {
+  // grain; kernels that take scratch get thread i's region of `scratch`; variant: which
+  // instance (kernelSets) runs it.
+  run<K extends KernelName>(name: K, fixedArgs: FixedArgs<K>, start: number, end: number, grain = 1, scratch?: ThreadScratch, variant = 0): void {
     if (this.failed) throw new WorkerError(`thread pool is unusable after an earlier failure: ${this.failed}`);
     const fixed = fixedArgs as readonly number[];
-    const fn = this.kernels[name] as unknown as (...a: number[]) => unknown;
+    const kernels = this.kernelSets[variant];
+    if (!kernels) throw new Error(`${name}: no kernel instance ${variant} (${this.kernelSets.length} loaded)`);
+    const fn = kernels[name] as unknown as (...a: number[]) => unknown;
     const tail = kernelTable[name];
     if (needsScratch(name) && !scratch) throw new Error(`${name} needs per-thread scratch`);
     const base = scratch?.base ?? 0;
@@ -100,6 +104,7 @@ export class Dispatcher {
     this.block.scratch[0] = base;
     this.block.scratch[1] = scratch?.stride ?? 0;
     ctrl[CTRL.KERNEL] = this.kernelIndex.get(name)!;
+    ctrl[CTRL.VARIANT] = variant;
     ctrl[CTRL.NFIXED] = fixed.length;
     initChunks(ctrl, start, end, grain, this.threadCount);
     Atomics.store(ctrl, CTRL.DONE, 0);

@@ -19,6 +19,7 @@ export const CTRL = {
   FAILING: 10, // claimed by the first worker to fail, before it writes its message
   CHUNK: 11, // the smallest chunk
   TIMING: 12, // 1: every thread adds the time it spends in kernel calls to its BUSY slot
+  VARIANT: 13, // which kernel instance (one per matmul tile loaded) runs the kernel
   NEXT: 16, // NEXT + i: start of the unclaimed part of thread i's segment
 } as const;
 

@@ -7,7 +7,7 @@ import { Backoff, CTRL, commandBlock, reportFailure, runChunks, type FaultSpec }
 import { kernelNames, kernelTable, callKernel } from './kernel-table.ts';
 
 interface WorkerInit {
-  module: WebAssembly.Module;
+  modules: WebAssembly.Module[]; // one per matmul tile the engine loaded, the primary first
   memory: WebAssembly.Memory;
   control: SharedArrayBuffer;
   index: number; // 1 .. threads-1 (the main thread is 0)
@@ -19,7 +19,7 @@ interface WorkerInit {
 const init = workerData as WorkerInit;
 const block = commandBlock(init.control);
 const { ctrl } = block;
-const kernels = instantiateModule<Record<string, (...a: number[]) => unknown>>(init.module, init.memory);
+const kernelSets = init.modules.map((m) => instantiateModule<Record<string, (...a: number[]) => unknown>>(m, init.memory));
 
 process.on('exit', (code) => {
   if (!Atomics.load(ctrl, CTRL.SHUTDOWN)) reportFailure(block, init.index, `worker ${init.index} exited with code ${code}`);
@@ -50,6 +50,7 @@ for (;;) {
       throw new Error(`injected failure in worker ${init.index} at dispatch ${dispatches}`);
     }
     const name = kernelNames[Atomics.load(ctrl, CTRL.KERNEL)];
+    const kernels = kernelSets[Atomics.load(ctrl, CTRL.VARIANT)];
     const nFixed = Atomics.load(ctrl, CTRL.NFIXED);
     const busy = Atomics.load(ctrl, CTRL.TIMING) ? block.busy : null;
     const scratch = block.scratch[0] + init.index * block.scratch[1];

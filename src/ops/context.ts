@@ -30,14 +30,14 @@ export interface OpSizes {
 
 export function planOps(plan: MemoryPlan, engine: Engine, sizes: OpSizes): OpContext {
   const k = engine.kernels;
-  const perThread = Math.max(matmulThreadScratchBytes(k), attentionThreadScratchBytes(k, sizes.seqLen, sizes.headSize));
+  const perThread = Math.max(matmulThreadScratchBytes(engine.kernelSets), attentionThreadScratchBytes(k, sizes.seqLen, sizes.headSize));
   const floats = Math.ceil(elementsFor('f32', perThread) / 16) * 16; // each thread's region cache-line aligned
   const scratch = plan.tensor('scratch', [engine.threads, floats], 'f32');
   return {
-    run: (name, fixed, start, end, grain, s) => engine.run(name, fixed, start, end, grain, s),
+    run: (name, fixed, start, end, grain, s, variant) => engine.run(name, fixed, start, end, grain, s, variant),
     memory: engine.memory,
     threadScratch: { base: scratch.offset, stride: bytesOf('f32', floats) },
-    matmul: planMatmul(plan, k),
+    matmul: planMatmul(plan, engine.kernelSets, (c) => engine.variantOf(engine.tiling.tiles[c])),
     layernorm: planLayernorm(plan, sizes.rows, sizes.channels),
   };
 }

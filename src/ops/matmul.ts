@@ -4,6 +4,7 @@
 import type { MemoryPlan } from '../engine/arena.ts';
 import { elementsFor, expectTensor, type Tensor } from '../engine/tensor.ts';
 import type { Kernels } from '../engine/kernel-table.ts';
+import { MATMUL_CLASSES, type MatmulClass, type MatmulForm } from '../engine/tune.ts';
 import type { OpContext } from './context.ts';
 
 // Row chunks in micro-tile multiples, enough that a chunk reuses each packed B panel a
@@ -22,27 +23,51 @@ export interface GemmBlocking {
   tileRows: number; // rows per packed A panel
 }
 
+// The kernels one class of product runs: the instance of its tile (a dispatch variant)
+// and that tile's blocking.
+export interface GemmKernels {
+  variant: number;
+  blocking: GemmBlocking;
+}
+
 export interface MatmulScratch {
   packedB: Tensor<'f32'>; // several K blocks of B, packed once per step for all threads
   packedA: Tensor<'f32'>; // the column path's packed A, as large
-  blocking: GemmBlocking;
+  classes: Record<MatmulClass, GemmKernels>; // per form and path (src/engine/tune.ts)
 }
 
 export function gemmBlocking(kernels: Kernels): GemmBlocking {
   return { blockK: kernels.gemmBlockK(), blockN: kernels.gemmBlockN(), panelWidth: kernels.gemmPanelWidth(), tileRows: kernels.gemmTileRows() };
 }
 
-export function planMatmul(plan: MemoryPlan, kernels: Kernels): MatmulScratch {
-  const floats = elementsFor('f32', kernels.gemmPackedBBytes());
+// Every class on one instance (variant 0 unless given).
+export function uniformGemmKernels(kernels: Kernels, variant = 0): Record<MatmulClass, GemmKernels> {
+  const k = { variant, blocking: gemmBlocking(kernels) };
+  return Object.fromEntries(MATMUL_CLASSES.map((c) => [c, k])) as Record<MatmulClass, GemmKernels>;
+}
+
+// kernelSets: the loaded instances (one per tile); variantOf: the instance of each class.
+// The tiles share the K and column blocking (so the same K order) and the buffer sizes
+// are the largest any needs.
+export function planMatmul(plan: MemoryPlan, kernelSets: Kernels[], variantOf: (c: MatmulClass) => number): MatmulScratch {
+  const floats = Math.max(...kernelSets.map((k) => elementsFor('f32', k.gemmPackedBBytes())));
+  const classes = Object.fromEntries(MATMUL_CLASSES.map((c) => {
+    const variant = variantOf(c);
+    return [c, { variant, blocking: gemmBlocking(kernelSets[variant]) }];
+  })) as Record<MatmulClass, GemmKernels>;
+  const { blockK, blockN } = classes[MATMUL_CLASSES[0]].blocking;
+  for (const c of MATMUL_CLASSES) {
+    if (classes[c].blocking.blockK !== blockK || classes[c].blocking.blockN !== blockN) throw new Error('the matmul tiles differ in their K or column blocking');
+  }
   return {
     packedB: plan.tensor('scratch', [floats], 'f32'),
     packedA: plan.tensor('scratch', [floats], 'f32'),
-    blocking: gemmBlocking(kernels),
+    classes,
   };
 }
 
-export function matmulThreadScratchBytes(kernels: Kernels): number {
-  return kernels.gemmThreadScratchBytes();
+export function matmulThreadScratchBytes(kernelSets: Kernels[]): number {
+  return Math.max(...kernelSets.map((k) => k.gemmThreadScratchBytes()));
 }
 
 // The operand the kernels pack as B may be stored in 16 bits (a bf16 or fp16 copy of the
@@ -69,7 +94,7 @@ export function matmulForward(
   gemm(ctx, {
     c: o.out.offset, a: o.inp.offset, aRow: K, aCol: 1, b: o.weight.offset, bRow: 1, bCol: K, bType: bType('matmulForward: weight', o.weight),
     bias: o.bias?.offset ?? 0, dbias: 0, M, N, K, accumulate: false,
-  });
+  }, 'forward');
 }
 
 // out [M, N] = inp [M, K] weight^T (+ bias) for a few rows, reading the weight rows as
@@ -99,7 +124,7 @@ export function matmulBackwardInput(
   gemm(ctx, {
     c: o.dinp.offset, a: o.dout.offset, aRow: N, aCol: 1, b: o.weight.offset, bRow: K, bCol: 1, bType: bType('matmulBackwardInput: weight', o.weight),
     bias: 0, dbias: 0, M, N: K, K: N, accumulate: o.accumulate,
-  });
+  }, 'backwardInput');
 }
 
 // dweight [N, K] += dout^T [N, M] inp [M, K]; dbias [N] += sum over rows of dout (the
@@ -116,7 +141,7 @@ export function matmulBackwardWeights(
   gemm(ctx, {
     c: o.dweight.offset, a: o.dout.offset, aRow: 1, aCol: N, b: o.inp.offset, bRow: K, bCol: 1, bType: bType('matmulBackwardWeights: inp', o.inp),
     bias: 0, dbias: o.dbias?.offset ?? 0, M: N, N: K, K: M, accumulate: true,
-  });
+  }, 'backwardWeights');
 }
 
 // C [M, N] (+)= A [M, K] B [K, N] (+ bias [N]); A and B are read through (row, column)
@@ -138,24 +163,28 @@ interface GemmOperands {
 // threads take column chunks. Each thread packing all of B for its own rows (as a
 // single gemm call does) cost a thread up to ~15% more work on such matrices. Same bits
 // however it is split.
-function gemm(ctx: OpContext, g: GemmOperands): void {
+function gemm(ctx: OpContext, g: GemmOperands, form: MatmulForm): void {
   if (g.K <= 0) throw new RangeError(`matmul needs K >= 1, got ${g.K}`);
-  const { packedB, packedA, blocking } = ctx.matmul;
-  const { blockK, blockN, panelWidth, tileRows } = blocking;
+  const { packedB, packedA, classes } = ctx.matmul;
+  const { blockN } = classes[`${form}/rows`].blocking; // the same for every tile
   const acc = g.accumulate ? 1 : 0;
   for (let jc = 0; jc < g.N; jc += blockN) {
     const nc = Math.min(blockN, g.N - jc);
+    // the class, so the tile, per step: tiles differ in MR x NR only, never in K order
+    const cols = g.M < nc;
+    const { variant, blocking } = classes[`${form}/${cols ? 'cols' : 'rows'}`];
+    const { blockK, panelWidth, tileRows } = blocking;
     const panels = Math.ceil(nc / panelWidth);
     const kSpan = blockK * Math.max(1, Math.floor(packedB.size / (blockK * panels * panelWidth)));
     for (let pc0 = 0; pc0 < g.K; pc0 += kSpan) {
       const span = Math.min(kSpan, g.K - pc0);
       const bUnits = Math.ceil(span / blockK) * panels;
-      if (g.M < nc) {
-        ctx.run('gemmPackSpan', [packedB.offset, g.b, g.bRow, g.bCol, g.bType, packedA.offset, g.a, g.aRow, g.aCol, g.dbias, g.M, pc0, span, jc, nc], 0, bUnits + Math.ceil(g.M / tileRows), 1);
-        ctx.run('gemmCols', [g.c, packedA.offset, packedB.offset, g.bias, g.M, g.N, pc0, span, jc, nc, acc], 0, panels, GRAIN_PANELS, ctx.threadScratch);
+      if (cols) {
+        ctx.run('gemmPackSpan', [packedB.offset, g.b, g.bRow, g.bCol, g.bType, packedA.offset, g.a, g.aRow, g.aCol, g.dbias, g.M, pc0, span, jc, nc], 0, bUnits + Math.ceil(g.M / tileRows), 1, undefined, variant);
+        ctx.run('gemmCols', [g.c, packedA.offset, packedB.offset, g.bias, g.M, g.N, pc0, span, jc, nc, acc], 0, panels, GRAIN_PANELS, ctx.threadScratch, variant);
       } else {
-        ctx.run('gemmPackB', [packedB.offset, g.b, g.bRow, g.bCol, g.bType, pc0, span, jc, nc], 0, bUnits, 1);
-        ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB.offset, g.bias, g.dbias, g.N, pc0, span, jc, nc, acc], 0, g.M, GRAIN_ROWS, ctx.threadScratch);
+        ctx.run('gemmPackB', [packedB.offset, g.b, g.bRow, g.bCol, g.bType, pc0, span, jc, nc], 0, bUnits, 1, undefined, variant);
+        ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB.offset, g.bias, g.dbias, g.N, pc0, span, jc, nc, acc], 0, g.M, GRAIN_ROWS, ctx.threadScratch, variant);
       }
     }
   }

@@ -192,9 +192,9 @@ export interface TrainConfig {
   /** wasm build: relaxed SIMD when supported, else SIMD128. `--kernels`; default "auto". */
   kernels: KernelBuild | 'auto';
   /**
-   * on: the matmul micro-tile measured fastest on this machine and Node (a calibration of about
-   * 0.3 s, cached on disk in ~/.cache/wasmgpt; every tile gives the same bits); off: the default
-   * tile. `--kernels-tune`; default "on".
+   * on: for each matmul form and shape class, the micro-tile measured fastest on this machine and
+   * Node (a calibration of about 0.5 s, cached on disk in ~/.cache/wasmgpt; every tile gives the
+   * same bits); off: the default tile. `--kernels-tune`; default "on".
    */
   kernelsTune: 'on' | 'off';
   /**
@@ -419,7 +419,7 @@ export const OPTIONS: { [K in keyof TrainConfig]: OptionSpec<TrainConfig[K]> } =
   },
   kernelsTune: { mayChangeOnResume: true,
     flag: 'kernels-tune', group: 'Evaluation and output', type: 'string', default: 'on', choices: ['on', 'off'], check: oneOf(['on', 'off']),
-    describe: 'on: the matmul micro-tile measured fastest on this machine and Node (a calibration of about 0.3 s, cached on disk in ~/.cache/wasmgpt; every tile gives the same bits); off: the default tile',
+    describe: 'on: for each matmul form and shape class, the micro-tile measured fastest on this machine and Node (a calibration of about 0.5 s, cached on disk in ~/.cache/wasmgpt; every tile gives the same bits); off: the default tile',
   },
   resume: {
     flag: 'resume', group: 'Evaluation and output', type: 'boolean', default: false, mayChangeOnResume: true,

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { Engine } from '../engine/engine.ts';
 import { buildSupported } from '../engine/wasm.ts';
-import { describeTiling } from '../engine/tune.ts';
+import { describeTiling, tileSummary } from '../engine/tune.ts';
 import { formatBytes, WASM32_LIMIT, type MemoryPlan } from '../engine/arena.ts';
 import { Rng } from '../engine/random.ts';
 import { GPT, type GPTOptions } from '../model/gpt.ts';
@@ -564,7 +564,8 @@ export async function runTraining(options: TrainOptions, io: RunIO, mode: RunMod
     log.write({
       type: 'done', steps: stepMs.length, wall_s: wallS, tok_per_s: tokPerS, peak_arena_bytes: engine.arena.peakBytes,
       peak_rss_bytes: peakRssBytes, threads: engine.threads, warmup_steps: THROUGHPUT_WARMUP_STEPS, kernels: engine.build,
-      matmul_tile: engine.tiling.tile, matmul_tile_how: engine.tiling.how, matmul_tile_gflops: engine.tiling.gflops,
+      matmul_tile: tileSummary(engine.tiling), matmul_tiles: engine.tiling.tiles, matmul_tile_how: engine.tiling.how,
+      matmul_tile_gflops: engine.tiling.gflops,
       params_hash: paramsHash(model.params()),
       interrupted, precision: config.precision, ...(scaler ? { loss_scale: scaler.scale, skipped_steps: scaler.skipped } : {}), sample,
     });
