@@ -71,10 +71,10 @@ function profile(engine: Engine, times: Map<string, number>, perKernel: Map<stri
   const run = engine.run.bind(engine);
   const meanBusy = () => engine.threadBusyMs().reduce((a, b) => a + b, 0) / engine.threads;
   engine.setTiming(true);
-  engine.run = (name, fixed, start, end, grain, scratch) => {
+  engine.run = (name, fixed, start, end, grain, scratch, variant) => {
     const b0 = meanBusy();
     const t = performance.now();
-    run(name, fixed, start, end, grain, scratch);
+    run(name, fixed, start, end, grain, scratch, variant);
     const dt = performance.now() - t;
     const work = Math.min(dt, meanBusy() - b0);
     const fam = family(name);

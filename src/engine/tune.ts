@@ -28,7 +28,7 @@ const STATIC_DATA_BYTES = 65536; // as src/engine/engine.ts: the arena starts ab
 // A challenger must beat the default tile by this much (noise must not flip the choice)
 const MARGIN = 1.02;
 const WARMUP = 2;
-const ROUNDS = 5;
+const ROUNDS = 6;
 // The products timed per path, as gemm sees them: C [M, N] (+)= A [M, K] B [K, N]; one
 // step each (N <= the column block, K <= a packed span).
 const SHAPES: Record<MatmulPath, { M: number; N: number; K: number }> = {
@@ -42,7 +42,7 @@ export interface TilePlan {
   primary: Tile; // the tile of the module every other kernel (attention too) runs from
   // how it was chosen: the build has one tile, tuning is off, given by the caller, the disk cache, or measured now
   how: 'only' | 'off' | 'given' | 'cached' | 'calibrated';
-  gflops: Partial<Record<MatmulClass, Partial<Record<Tile, number>>>>; // median per class and tile, one thread (empty unless measured)
+  gflops: Partial<Record<MatmulClass, Partial<Record<Tile, number>>>>; // fastest round per class and tile, one thread (empty unless measured)
   seconds: number; // the calibration's wall time (0 unless measured now)
 }
 
@@ -116,9 +116,11 @@ export function calibrate(build: KernelBuild): TilePlan {
       }
     }
     const { M, N, K } = SHAPES[pathOf(cls)];
+    // the fastest round: a spell of another process on this core slows some rounds, never
+    // speeds one up (medians of 5 let one noisy spell flip a class here)
     const rates: Partial<Record<Tile, number>> = {};
     for (const r of runs) {
-      const ms = median(r.ms);
+      const ms = Math.min(...r.ms);
       rates[r.tile] = (2 * M * N * K) / (ms * 1e6);
       total.set(r.tile, total.get(r.tile)! + ms);
     }
@@ -179,20 +181,15 @@ class CalibrationProducts {
     if (pathOf(cls) === 'rows') {
       return () => {
         k.gemmPackB(packB, b, bRow, bCol, 0, 0, K, 0, N, 0, bUnits);
-        k.gemmRows(c, a, aRow, aCol, packB, 0, 0, N, 0, K, 0, N, accumulate, 0, M, scratch);
+        k.gemmRows(c, a, aRow, aCol, packB, 0, 0, 0, 0, N, 0, K, 0, N, accumulate, 0, M, scratch);
       };
     }
     const aUnits = Math.ceil(M / k.gemmTileRows());
     return () => {
       k.gemmPackSpan(packB, b, bRow, bCol, 0, packA, a, aRow, aCol, 0, M, 0, K, 0, N, 0, bUnits + aUnits);
-      k.gemmCols(c, packA, packB, 0, M, N, 0, K, 0, N, accumulate, 0, Math.ceil(N / k.gemmPanelWidth()), scratch);
+      k.gemmCols(c, packA, packB, 0, 0, 0, M, N, 0, K, 0, N, accumulate, 0, Math.ceil(N / k.gemmPanelWidth()), scratch);
     };
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[s.length >> 1];
 }
 
 // The machine, the V8 version and every tile's wasm bytes: a new CPU, Node or build measures again.
