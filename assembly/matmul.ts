@@ -16,6 +16,7 @@
 // bias gradient rides on its A packing. src/ops/matmul.ts drives the stages.
 import { fromF16, fromF16x4 } from './convert';
 import { madd } from './simd';
+import { geluForward, geluBackward } from './gelu';
 
 // Micro-tile: MR rows x NR columns, MR*NR/4 v128 accumulators. V8 issues every load of
 // a loop iteration first, so the MR broadcasts + NR/4 B vectors + accumulators (+1
@@ -84,8 +85,15 @@ export function gemmPackB(
   }
 }
 
+// Epilogues, applied to each block of C right after its last K block (while it is in
+// L2) on the step that holds the product's last K block; aux is laid out as C. The same
+// bits as the elementwise kernel run after the product.
+export const EPILOGUE_NONE = 0;
+export const EPILOGUE_GELU = 1; // aux = gelu(C): the MLP's c_fc (bias and GELU in one pass)
+export const EPILOGUE_GELU_BACKWARD = 2; // C = gelu'(aux) C, aux the pre-activation: c_proj's input gradient
+
 export function gemmRows(
-  c: usize, a: usize, aRow: i32, aCol: i32, packB: usize, bias: usize, dbias: usize,
+  c: usize, a: usize, aRow: i32, aCol: i32, packB: usize, bias: usize, dbias: usize, epilogue: i32, aux: usize,
   N: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, accumulate: i32, rowStart: i32, rowEnd: i32, rowScratch: usize,
 ): void {
   if (rowStart < 0) rowStart = 0;
@@ -96,7 +104,7 @@ export function gemmRows(
   let packed = packB;
   for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
     const kc = min(KC, pc0 + kSpan - pc);
-    blockRows(c, a, aRow, aCol, packed, bias, dbias, N, pc, kc, jc, nc, accumulate, rowStart, rowEnd, rowScratch);
+    blockRows(c, a, aRow, aCol, packed, bias, dbias, N, pc, kc, jc, nc, accumulate, rowStart, rowEnd, rowScratch, pc + kc == pc0 + kSpan ? epilogue : EPILOGUE_NONE, aux);
     packed += blockBytes;
   }
 }
@@ -129,7 +137,7 @@ export function gemmPackSpan(
 }
 
 export function gemmCols(
-  c: usize, packA: usize, packB: usize, bias: usize,
+  c: usize, packA: usize, packB: usize, bias: usize, epilogue: i32, aux: usize,
   M: i32, N: i32, pc0: i32, kSpan: i32, jc: i32, nc: i32, accumulate: i32,
   panelStart: i32, panelEnd: i32, rowScratch: usize,
 ): void {
@@ -152,10 +160,12 @@ export function gemmCols(
     for (let pc = pc0; pc < pc0 + kSpan; pc += KC) {
       const kc = min(KC, pc0 + kSpan - pc);
       const first = pc == 0 && !accumulate;
+      const ep = pc + kc == pc0 + kSpan ? epilogue : EPILOGUE_NONE;
       for (let ic = 0; ic < M; ic += MC) {
+        const cOff = <usize>ic * ldc + col;
         macroKernel(
-          c + <usize>ic * ldc + col, ldc, packA + q * aBlockBytes + (<usize>(ic * kc) << 2), packB + q * bBlockBytes + (<usize>(g0 * kc) << 2),
-          min(MC, M - ic), g1 - g0, kc, first, first && bias ? bias + col : 0, nz, tile,
+          c + cOff, ldc, packA + q * aBlockBytes + (<usize>(ic * kc) << 2), packB + q * bBlockBytes + (<usize>(g0 * kc) << 2),
+          min(MC, M - ic), g1 - g0, kc, first, first && bias ? bias + col : 0, nz, tile, ep, aux + cOff,
         );
       }
       q++;
@@ -177,6 +187,7 @@ export function gemmPackedBBytes(): usize { return PACKED_SPAN_BLOCKS * PACK_B_B
 export function blockRows(
   c: usize, a: usize, aRow: i32, aCol: i32, packB: usize, bias: usize, dbias: usize,
   N: i32, pc: i32, kc: i32, jc: i32, nc: i32, accumulate: i32, rowStart: i32, rowEnd: i32, rowScratch: usize,
+  epilogue: i32 = EPILOGUE_NONE, aux: usize = 0,
 ): void {
   const ldc = <usize>N << 2;
   const packA = rowScratch;
@@ -188,7 +199,7 @@ export function blockRows(
     const mc = min(MC, rowEnd - ic);
     packPanelsA(packA, a, aRow, aCol, ic, mc, pc, kc, jc == 0 ? dbias : 0);
     const cOff = <usize>ic * ldc + (<usize>jc << 2);
-    macroKernel(c + cOff, ldc, packA, packB, mc, nc, kc, first, first && bias ? bias + (<usize>jc << 2) : 0, nz, tile);
+    macroKernel(c + cOff, ldc, packA, packB, mc, nc, kc, first, first && bias ? bias + (<usize>jc << 2) : 0, nz, tile, epilogue, aux + cOff);
   }
 }
 
@@ -199,6 +210,21 @@ export function blockRows(
 // elementwise, which gives the same bits. Every element takes the same path whatever
 // the row range, but for the tile kind, and both kinds give the same bits.
 function macroKernel(
+  c: usize, ldc: usize, packA: usize, packB: usize, mc: i32, nc: i32, kc: i32,
+  first: bool, bias: usize, nz: usize, tile: usize, epilogue: i32, aux: usize,
+): void {
+  macroKernelTiles(c, ldc, packA, packB, mc, nc, kc, first, bias, nz, tile);
+  // the block is in L2 now: one pass per row (per tile measured slower: GELU's constants
+  // are set up again for every 8 or 16 elements)
+  if (epilogue == EPILOGUE_NONE) return;
+  for (let r = 0; r < mc; r++) {
+    const row = <usize>r * ldc;
+    if (epilogue == EPILOGUE_GELU) geluForward(aux + row, c + row, 0, nc);
+    else geluBackward(c + row, aux + row, c + row, 0, nc);
+  }
+}
+
+function macroKernelTiles(
   c: usize, ldc: usize, packA: usize, packB: usize, mc: i32, nc: i32, kc: i32,
   first: bool, bias: usize, nz: usize, tile: usize,
 ): void {

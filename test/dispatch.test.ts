@@ -57,6 +57,6 @@ describe('kernel dispatch', () => {
 
   it('refuses to run a kernel that needs per-thread scratch without it', () => {
     const engine = new Engine({ kernels: 'simd' });
-    expect(() => engine.run('gemmCols', [0, 0, 0, 0, 1, 1, 0, 1, 0, 1, 0], 0, 1)).toThrow(/gemmCols needs per-thread scratch/);
+    expect(() => engine.run('gemmCols', [0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 1, 0], 0, 1)).toThrow(/gemmCols needs per-thread scratch/);
   });
 });

@@ -529,6 +529,12 @@ describe.each(TILED_BUILDS)('%s fused and blocked kernels, matmul tile %s', (bui
       matmulForward(ctx, { out: t(y, [M, N]), inp, weight, bias });
       k.matmulForward(y1, xp, wp, bp, M, K, N, 0, M, scratch);
       expectBitwiseEqual(s.readF32(y, M * N), s.readF32(y1, M * N), 'y');
+      // GELU in the epilogue: the same y, and gelu(y) as geluForward gives it
+      const yg = s.nan(M * N), g = s.nan(M * N), g1 = s.nan(M * N);
+      matmulForward(ctx, { out: t(yg, [M, N]), inp, weight, bias, gelu: t(g, [M, N]) });
+      k.geluForward(g1, y1, 0, M * N);
+      expectBitwiseEqual(s.readF32(yg, M * N), s.readF32(y1, M * N), 'y beside the GELU epilogue');
+      expectBitwiseEqual(s.readF32(g, M * N), s.readF32(g1, M * N), 'gelu(y) in the epilogue');
 
       const dW = s.f32(dW0), db = withBias ? s.f32(db0) : 0, dW1 = s.f32(dW0), db1 = s.f32(db0);
       matmulBackwardWeights(ctx, { dweight: t(dW, [N, K]), dbias: withBias ? t(db, [N]) : null, dout, inp });
@@ -542,6 +548,12 @@ describe.each(TILED_BUILDS)('%s fused and blocked kernels, matmul tile %s', (bui
         matmulBackwardInput(ctx, { dinp: t(dx, [M, K]), dout, weight, accumulate });
         k.matmulBackwardInput(dx1, dyp, wp, M, K, N, accumulate ? 1 : 0, 0, M, scratch);
         expectBitwiseEqual(s.readF32(dx, M * K), s.readF32(dx1, M * K), accumulate ? 'dx accumulated' : 'dx');
+        if (accumulate) continue;
+        // GELU's backward in the epilogue: gelu'(pre) dx, as geluBackward gives it
+        const pre = s.f32(ref.randomArray(rng, M * K, 2)), dxg = s.nan(M * K), dxg1 = s.nan(M * K);
+        matmulBackwardInput(ctx, { dinp: t(dxg, [M, K]), dout, weight, accumulate: false, geluInput: t(pre, [M, K]) });
+        k.geluBackward(dxg1, pre, dx1, 0, M * K);
+        expectBitwiseEqual(s.readF32(dxg, M * K), s.readF32(dxg1, M * K), 'gelu\'(pre) dx in the epilogue');
       }
     });
 

@@ -6,13 +6,17 @@ import { matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../op
 import type { F32, Param } from './layer.ts';
 
 // out [R, out] = x [R, in] W^T + b
-export function linearForward(ops: OpContext, w: Param, b: Param | null, out: F32, x: F32): void {
-  matmulForward(ops, { out, inp: x, weight: w.matmulWeight ?? w.value, bias: b?.value ?? null });
+// gelu: also gelu(out) there, in the matmul's epilogue (GPT-2's c_fc)
+export function linearForward(ops: OpContext, w: Param, b: Param | null, out: F32, x: F32, gelu: F32 | null = null): void {
+  matmulForward(ops, { out, inp: x, weight: w.matmulWeight ?? w.value, bias: b?.value ?? null, gelu });
 }
 
 // dW += dout^T x, db += the sum of dout's rows; then dx = dout W (overwritten, or added
 // to with accumulateDx: an input that feeds two Linears, as SwiGLU's gate and up)
-export function linearBackward(ops: OpContext, w: Param, b: Param | null, dx: F32, dout: F32, x: F32, accumulateDx = false): void {
+// geluInput: then dx = gelu'(geluInput) dx, in the matmul's epilogue (GPT-2's c_proj)
+export function linearBackward(
+  ops: OpContext, w: Param, b: Param | null, dx: F32, dout: F32, x: F32, accumulateDx = false, geluInput: F32 | null = null,
+): void {
   matmulBackwardWeights(ops, { dweight: w.grad, dbias: b?.grad ?? null, dout, inp: x });
-  matmulBackwardInput(ops, { dinp: dx, dout, weight: w.matmulWeight ?? w.value, accumulate: accumulateDx });
+  matmulBackwardInput(ops, { dinp: dx, dout, weight: w.matmulWeight ?? w.value, accumulate: accumulateDx, geluInput });
 }

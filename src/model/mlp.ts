@@ -5,7 +5,6 @@
 // the up projection and their product.
 import { rows } from '../engine/tensor.ts';
 import type { OpContext } from '../ops/context.ts';
-import { geluForward, geluBackward } from '../ops/gelu.ts';
 import { swigluForward, swigluBackward } from '../ops/swiglu.ts';
 import type { Activation } from './config.ts';
 import { bias, weight, type Bound, type F32, type LayerSpec, type ParamDecl, type Shape } from './layer.ts';
@@ -73,8 +72,7 @@ export function mlpLayerForward(ops: OpContext, m: MLP, branch: F32, x: F32): vo
     swigluForward(ops, { out: act, gate, up });
   } else {
     const pre = rows(m.saved.pre, R);
-    linearForward(ops, m.params.fcWeight, m.params.fcBias, pre, x);
-    geluForward(ops, { out: act, inp: pre });
+    linearForward(ops, m.params.fcWeight, m.params.fcBias, pre, x, act); // act = gelu(pre), in the epilogue
   }
   linearForward(ops, m.params.projWeight, m.params.projBias, branch, act);
 }
@@ -92,8 +90,8 @@ export function mlpLayerBackward(ops: OpContext, m: MLP, dx: F32, dbranch: F32, 
     linearBackward(ops, m.params.upWeight, m.params.upBias, dx, dAct, x, true);
   } else {
     const dHidden = rows(m.scratch.dHidden, R);
-    linearBackward(ops, m.params.projWeight, m.params.projBias, dHidden, dbranch, act);
-    geluBackward(ops, { dinp: dHidden, inp: rows(m.saved.pre, R), dout: dHidden });
+    // dHidden = gelu'(pre) (dbranch W_proj), GELU's backward in the epilogue
+    linearBackward(ops, m.params.projWeight, m.params.projBias, dHidden, dbranch, act, false, rows(m.saved.pre, R));
     linearBackward(ops, m.params.fcWeight, m.params.fcBias, dx, dHidden, x);
   }
 }

@@ -70,6 +70,10 @@ export function matmulThreadScratchBytes(kernelSets: Kernels[]): number {
   return Math.max(...kernelSets.map((k) => k.gemmThreadScratchBytes()));
 }
 
+// What runs on each block of C after its last K block: codes as assembly/matmul.ts's EPILOGUE_*.
+const EPILOGUE = { none: 0, gelu: 1, geluBackward: 2 } as const;
+const NO_EPILOGUE = { epilogue: EPILOGUE.none, aux: 0 };
+
 // The operand the kernels pack as B may be stored in 16 bits (a bf16 or fp16 copy of the
 // weights): it is converted to f32 while packed, so the sums are the f32 path's. Codes as
 // assembly/matmul.ts's B_F32, B_BF16, B_F16.
@@ -82,8 +86,9 @@ function bType(where: string, t: Tensor): number {
 }
 
 // out [M, N] = inp [M, K] weight^T (+ bias [N]); weight [N, K] (PyTorch's layout), f32 or 16-bit.
+// gelu: also gelu(out) [M, N], computed in the epilogue (the same bits as geluForward after).
 export function matmulForward(
-  ctx: OpContext, o: { out: Tensor; inp: Tensor; weight: Tensor; bias: Tensor | null },
+  ctx: OpContext, o: { out: Tensor; inp: Tensor; weight: Tensor; bias: Tensor | null; gelu?: Tensor | null },
 ): void {
   const [M, K] = o.inp.shape;
   const N = o.weight.shape[0];
@@ -91,9 +96,10 @@ export function matmulForward(
   expectTensor('matmulForward: weight', o.weight, o.weight.dtype, [N, K]);
   expectTensor('matmulForward: out', o.out, 'f32', [M, N]);
   if (o.bias) expectTensor('matmulForward: bias', o.bias, 'f32', [N]);
+  if (o.gelu) expectTensor('matmulForward: gelu', o.gelu, 'f32', [M, N]);
   gemm(ctx, {
     c: o.out.offset, a: o.inp.offset, aRow: K, aCol: 1, b: o.weight.offset, bRow: 1, bCol: K, bType: bType('matmulForward: weight', o.weight),
-    bias: o.bias?.offset ?? 0, dbias: 0, M, N, K, accumulate: false,
+    bias: o.bias?.offset ?? 0, dbias: 0, ...(o.gelu ? { epilogue: EPILOGUE.gelu, aux: o.gelu.offset } : NO_EPILOGUE), M, N, K, accumulate: false,
   }, 'forward');
 }
 
@@ -112,18 +118,24 @@ export function matvecForward(ctx: OpContext, o: { out: Tensor; inp: Tensor; wei
 // Output features per chunk of a matvec: enough rows of W to amortize a chunk's claim.
 const MATVEC_GRAIN = 64;
 
-// dinp [M, K] (+)= dout [M, N] weight [N, K]; weight f32 or 16-bit
+// dinp [M, K] (+)= dout [M, N] weight [N, K]; weight f32 or 16-bit. geluInput: then
+// dinp = gelu'(geluInput) dinp, in the epilogue (the same bits as geluBackward after;
+// not with accumulate).
 export function matmulBackwardInput(
-  ctx: OpContext, o: { dinp: Tensor; dout: Tensor; weight: Tensor; accumulate: boolean },
+  ctx: OpContext, o: { dinp: Tensor; dout: Tensor; weight: Tensor; accumulate: boolean; geluInput?: Tensor | null },
 ): void {
   const [N, K] = o.weight.shape;
   const M = o.dout.shape[0];
   expectTensor('matmulBackwardInput: weight', o.weight, o.weight.dtype, [N, K]);
   expectTensor('matmulBackwardInput: dout', o.dout, 'f32', [M, N]);
   expectTensor('matmulBackwardInput: dinp', o.dinp, 'f32', [M, K]);
+  if (o.geluInput) {
+    expectTensor('matmulBackwardInput: geluInput', o.geluInput, 'f32', [M, K]);
+    if (o.accumulate) throw new Error('matmulBackwardInput: the GELU epilogue overwrites dinp, so it cannot accumulate');
+  }
   gemm(ctx, {
     c: o.dinp.offset, a: o.dout.offset, aRow: N, aCol: 1, b: o.weight.offset, bRow: K, bCol: 1, bType: bType('matmulBackwardInput: weight', o.weight),
-    bias: 0, dbias: 0, M, N: K, K: N, accumulate: o.accumulate,
+    bias: 0, dbias: 0, ...(o.geluInput ? { epilogue: EPILOGUE.geluBackward, aux: o.geluInput.offset } : NO_EPILOGUE), M, N: K, K: N, accumulate: o.accumulate,
   }, 'backwardInput');
 }
 
@@ -140,18 +152,21 @@ export function matmulBackwardWeights(
   if (o.dbias) expectTensor('matmulBackwardWeights: dbias', o.dbias, 'f32', [N]);
   gemm(ctx, {
     c: o.dweight.offset, a: o.dout.offset, aRow: 1, aCol: N, b: o.inp.offset, bRow: K, bCol: 1, bType: bType('matmulBackwardWeights: inp', o.inp),
-    bias: 0, dbias: o.dbias?.offset ?? 0, M: N, N: K, K: M, accumulate: true,
+    bias: 0, dbias: o.dbias?.offset ?? 0, ...NO_EPILOGUE, M: N, N: K, K: M, accumulate: true,
   }, 'backwardWeights');
 }
 
 // C [M, N] (+)= A [M, K] B [K, N] (+ bias [N]); A and B are read through (row, column)
 // element strides, so W^T and dout^T need no copies. dbias nonzero: dbias[i] += sum_k A[i, k].
+// epilogue (assembly/matmul.ts EPILOGUE_*) with aux laid out as C: applied after the last K block.
 interface GemmOperands {
   c: number;
   a: number; aRow: number; aCol: number;
   b: number; bRow: number; bCol: number; bType: number;
   bias: number;
   dbias: number;
+  epilogue: number;
+  aux: number;
   M: number; N: number; K: number;
   accumulate: boolean;
 }
@@ -179,12 +194,13 @@ function gemm(ctx: OpContext, g: GemmOperands, form: MatmulForm): void {
     for (let pc0 = 0; pc0 < g.K; pc0 += kSpan) {
       const span = Math.min(kSpan, g.K - pc0);
       const bUnits = Math.ceil(span / blockK) * panels;
+      const epilogue = pc0 + span === g.K ? g.epilogue : EPILOGUE.none; // on the step with the last K block
       if (cols) {
         ctx.run('gemmPackSpan', [packedB.offset, g.b, g.bRow, g.bCol, g.bType, packedA.offset, g.a, g.aRow, g.aCol, g.dbias, g.M, pc0, span, jc, nc], 0, bUnits + Math.ceil(g.M / tileRows), 1, undefined, variant);
-        ctx.run('gemmCols', [g.c, packedA.offset, packedB.offset, g.bias, g.M, g.N, pc0, span, jc, nc, acc], 0, panels, GRAIN_PANELS, ctx.threadScratch, variant);
+        ctx.run('gemmCols', [g.c, packedA.offset, packedB.offset, g.bias, epilogue, g.aux, g.M, g.N, pc0, span, jc, nc, acc], 0, panels, GRAIN_PANELS, ctx.threadScratch, variant);
       } else {
         ctx.run('gemmPackB', [packedB.offset, g.b, g.bRow, g.bCol, g.bType, pc0, span, jc, nc], 0, bUnits, 1, undefined, variant);
-        ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB.offset, g.bias, g.dbias, g.N, pc0, span, jc, nc, acc], 0, g.M, GRAIN_ROWS, ctx.threadScratch, variant);
+        ctx.run('gemmRows', [g.c, g.a, g.aRow, g.aCol, packedB.offset, g.bias, g.dbias, epilogue, g.aux, g.N, pc0, span, jc, nc, acc], 0, g.M, GRAIN_ROWS, ctx.threadScratch, variant);
       }
     }
   }
