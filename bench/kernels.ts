@@ -17,7 +17,8 @@ import { hideBin } from 'yargs/helpers';
 import { Bench } from 'tinybench';
 import { Arena } from '../src/engine/arena.ts';
 import { STATIC_DATA_BYTES } from '../src/engine/engine.ts';
-import { createSharedMemory, enableRelaxedSimd, instantiateModule, wasmPath, type KernelBuild, type KernelModule } from '../src/engine/wasm.ts';
+import { createSharedMemory, enableRelaxedSimd, instantiateModule, wasmPath, TILES, type KernelBuild, type KernelModule, type Tile } from '../src/engine/wasm.ts';
+import { chooseTiles } from '../src/engine/tune.ts';
 import { callKernel, kernelTable, type Dispatch } from '../src/engine/kernel-table.ts';
 import { elementsFor, tensorAt } from '../src/engine/tensor.ts';
 import { uniformGemmKernels, matmulForward, matmulBackwardInput, matmulBackwardWeights } from '../src/ops/matmul.ts';
@@ -34,6 +35,7 @@ const args = yargs(hideBin(process.argv))
     time: { type: 'number', default: 300, describe: 'ms of timed runs per task (at least 3 runs)' },
     filter: { type: 'string', describe: 'only tasks whose "suite kernel shape" matches this regex' },
     'wasm-dir': { type: 'string', describe: 'directory with simd.wasm / relaxed.wasm and testing-*.wasm (default: build/)' },
+    tile: { type: 'string', choices: ['auto', ...new Set(Object.values(TILES).flat())], default: 'auto', describe: 'the shipped kernels\' matmul tile (from build/): auto = the primary tile the engine chooses here' },
     json: { type: 'string', describe: 'write all rows as JSON here' },
     clock: { type: 'string', choices: ['cpu', 'wall'], default: 'cpu', describe: 'process CPU time or wall time' },
     repeat: { type: 'number', default: 1, describe: 'run the suites this many times; the summary takes the median per row' },
@@ -56,8 +58,14 @@ interface Instance {
   memory: WebAssembly.Memory;
 }
 
+// The tile a build's shipped kernels are loaded with (a build without that tile: its own).
+function tileOf(build: KernelBuild): Tile {
+  const wanted = args.tile === 'auto' ? chooseTiles(build).primary : args.tile as Tile;
+  return TILES[build].includes(wanted) ? wanted : TILES[build][0];
+}
+
 function load(build: KernelBuild): Instance {
-  const file = (which: KernelModule) => args['wasm-dir'] ? join(args['wasm-dir'], `${which === 'kernels' ? '' : 'testing-'}${build}.wasm`) : wasmPath(build, which);
+  const file = (which: KernelModule) => args['wasm-dir'] ? join(args['wasm-dir'], `${which === 'kernels' ? '' : 'testing-'}${build}.wasm`) : wasmPath(build, which, tileOf(build));
   const memory = createSharedMemory(1);
   const instantiate = (which: KernelModule) => existsSync(file(which)) ? instantiateModule<K>(new WebAssembly.Module(readFileSync(file(which))), memory) : {};
   const k = { ...instantiate('kernels'), ...instantiate('testing') } as K;
@@ -445,7 +453,7 @@ async function optimizerSuite(inst: Instance): Promise<void> {
 
 const suites = args.suites.split(',').map((s) => s.trim());
 const builds = args.builds.split(',').map((s) => s.trim()) as KernelBuild[];
-console.log(`node ${process.version}, builds ${builds.join(', ')}, ${args['wasm-dir'] ?? 'build/'}; median latency of >= 3 runs per task (${args.time} ms each)`);
+console.log(`node ${process.version}, builds ${builds.map((b) => args['wasm-dir'] ? b : `${b} (matmul tile ${tileOf(b)})`).join(', ')}, ${args['wasm-dir'] ?? 'build/'}; median latency of >= 3 runs per task (${args.time} ms each)`);
 const instances = builds.map(load);
 const relaxedForPeak = builds.includes('relaxed') ? null : load('relaxed');
 const needsPeak = suites.includes('matmul') || suites.includes('attention') || suites.includes('peak');
@@ -497,11 +505,11 @@ for (const r of summary) {
 }
 const mm = summary.filter((r) => r.suite === 'matmul');
 // One line per build and shape: each matmul form's fraction of the peak, as picked.
-function matmulTable(title: string, fraction: (r: (typeof mm)[number]) => number): void {
+function matmulTable(title: string, fraction: (r: (typeof mm)[number]) => number, only: readonly KernelBuild[] = builds): void {
   console.log(`\n${title}`);
   const shapes = [...new Set(mm.map((r) => r.shape))];
   const kernels = [...new Set(mm.map((r) => r.kernel))];
-  for (const build of builds) {
+  for (const build of only) {
     for (const shape of shapes) {
       const cells = kernels.map((kn) => {
         const r = mm.find((x) => x.build === build && x.shape === shape && x.kernel === kn);
@@ -517,5 +525,10 @@ if (mm.length) {
   // for seconds at a time while barely touching the register-only peak loop: fastest
   // samples show what the kernel does when it has the core to itself.
   matmulTable(`matmul, fastest sample as % of the fastest relaxed-madd peak-loop sample (${best(fastestPeaks).toFixed(1)} GFLOP/s):`, (r) => r.bestOfPeak!);
+  // the plain SIMD build against its own ceiling: mul + add, the best loop of this run
+  if (builds.includes('simd') && peaks.simd.length) {
+    const own = best(peaks.simd);
+    matmulTable(`matmul, simd build, % of its own mul + add peak (${own.toFixed(1)} GFLOP/s; target >= 85% on the large shapes):`, (r) => r.rate / own, ['simd']);
+  }
 }
 if (args.json) writeFileSync(args.json, JSON.stringify({ peaks, rows, summary }, null, 2));
