@@ -98,7 +98,10 @@ export function compileKernels(
   return { build, module };
 }
 
+// The bytes of a build (built first in a checkout that lacks it: the tile calibration's
+// cache key reads every tile's bytes before any of them is compiled).
 export function readWasm(build: KernelBuild, which: KernelModule, tile: Tile): Uint8Array<ArrayBuffer> {
+  ensureBuilt(build, which, tile);
   return new Uint8Array(readFileSync(wasmPath(build, which, tile))) as Uint8Array<ArrayBuffer>;
 }
 
