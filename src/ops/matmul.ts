@@ -40,9 +40,9 @@ export function gemmBlocking(kernels: Kernels): GemmBlocking {
   return { blockK: kernels.gemmBlockK(), blockN: kernels.gemmBlockN(), panelWidth: kernels.gemmPanelWidth(), tileRows: kernels.gemmTileRows() };
 }
 
-// Every class on one instance (variant 0 unless given).
-export function uniformGemmKernels(kernels: Kernels, variant = 0): Record<MatmulClass, GemmKernels> {
-  const k = { variant, blocking: gemmBlocking(kernels) };
+// Every class on one instance, variant 0 (a context over a single module: benchmarks, tests).
+export function uniformGemmKernels(kernels: Kernels): Record<MatmulClass, GemmKernels> {
+  const k = { variant: 0, blocking: gemmBlocking(kernels) };
   return Object.fromEntries(MATMUL_CLASSES.map((c) => [c, k])) as Record<MatmulClass, GemmKernels>;
 }
 
